@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { UserError } from '../util/errors';
+
+// Placeholder until this command is built; replaced by its owner.
+export function define(program: Command): void {
+  program
+    .command('predict')
+    .description('(predict: not built yet)')
+    .action(() => {
+      throw new UserError('kws predict is not built yet');
+    });
+}

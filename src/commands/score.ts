@@ -1,0 +1,12 @@
+import type { Command } from 'commander';
+import { UserError } from '../util/errors';
+
+// Placeholder until this command is built; replaced by its owner.
+export function define(program: Command): void {
+  program
+    .command('score')
+    .description('(score: not built yet)')
+    .action(() => {
+      throw new UserError('kws score is not built yet');
+    });
+}
