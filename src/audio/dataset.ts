@@ -1,0 +1,94 @@
+/**
+ * What is in a recordings folder (predata/ by default): every WAV under it and its
+ * length, read from the header only, so `kws maxlen` over thousands of clips is fast.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { errorMessage, inputError, isUserError } from '../util/errors';
+import { listWavFiles } from '../util/fsutil';
+import { fileReadError, parseWavLayout } from './wav';
+
+export interface ClipLength {
+  file: string;
+  /** Length in samples at `targetRate` (what loadClip would return). */
+  samples: number;
+  sampleRate: number;
+}
+
+export interface ScanResult {
+  clips: ClipLength[];
+  /** Files that could not be read, with the reason. */
+  problems: { file: string; problem: string }[];
+}
+
+/** Length of one WAV from its header, converted to `targetRate` samples. */
+export function wavLength(file: string, targetRate = 16000): ClipLength {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw fileReadError(file, err);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const lay = parseWavLayout(
+      (offset, length) => {
+        const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+        fs.readSync(fd, b, 0, b.length, offset);
+        return b;
+      },
+      size,
+      file,
+    );
+    const frames = lay.dataBytes / lay.blockAlign;
+    const samples = lay.sampleRate === targetRate ? frames : Math.ceil((frames * targetRate) / lay.sampleRate - 1e-9);
+    return { file, samples, sampleRate: lay.sampleRate };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+export async function scanClips(dir: string, targetRate = 16000): Promise<ScanResult> {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch {
+    throw inputError(`${dir}: no such folder`, 'Record some clips first (`kws record LABEL`), or point --dir at your recordings.');
+  }
+  if (!st.isDirectory()) throw inputError(`${dir}: is a file, not a folder`);
+  const files = await listWavFiles(dir);
+  const result: ScanResult = { clips: [], problems: [] };
+  for (const file of files) {
+    try {
+      result.clips.push(wavLength(file, targetRate));
+    } catch (err) {
+      if (!isUserError(err)) throw err;
+      result.problems.push({ file, problem: errorMessage(err).replace(`${file}: `, '') });
+    }
+  }
+  return result;
+}
+
+export interface LengthSummary {
+  longest: ClipLength;
+  medianSamples: number;
+  /** Clips longer than `factor` x the median, longest first. */
+  outliers: ClipLength[];
+}
+
+export function summarizeLengths(clips: ClipLength[], factor = 2): LengthSummary {
+  if (clips.length === 0) throw new Error('summarizeLengths: no clips');
+  const sorted = [...clips].sort((a, b) => a.samples - b.samples || a.file.localeCompare(b.file));
+  const mid = sorted.length >> 1;
+  const medianSamples = sorted.length % 2 ? (sorted[mid] as ClipLength).samples : ((sorted[mid - 1] as ClipLength).samples + (sorted[mid] as ClipLength).samples) / 2;
+  let longest = sorted[0] as ClipLength;
+  for (const c of sorted) if (c.samples > longest.samples) longest = c;
+  const outliers = sorted.filter((c) => c.samples > factor * medianSamples).sort((a, b) => b.samples - a.samples);
+  return { longest, medianSamples, outliers };
+}
+
+/** Relative path for display, when it is shorter. */
+export function displayPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') && rel.length < p.length ? rel : p;
+}

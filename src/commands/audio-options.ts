@@ -1,0 +1,120 @@
+/**
+ * The audio-input flags every command that listens shares (rms, record, fixed, stream),
+ * so they mean the same thing everywhere. Light module: no audio code is loaded here.
+ */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { AudioSourceOptions, Pace, RawFormat, RecorderChoice } from '../audio/source';
+
+const RECORDER_CHOICES: readonly RecorderChoice[] = ['auto', 'rec', 'arecord', 'sox'];
+const FORMAT_CHOICES: readonly RawFormat[] = ['s16le', 's16be', 'u8', 's8', 's24le', 's32le', 'f32le', 'f64le'];
+
+/** A commander parser for a whole number in [min, max]. */
+export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number${max === Number.MAX_SAFE_INTEGER ? ` >= ${min}` : ` from ${min} to ${max}`}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+/** A commander parser for a number in [min, max]. */
+export function numberArg(name: string, min: number, max = Infinity): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number${max === Infinity ? ` >= ${min}` : ` from ${min} to ${max}`}, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+export interface SourceFlagDefaults {
+  /** How a file is delivered when neither --fast nor --realtime is given. */
+  pace?: Pace;
+}
+
+/** Adds --input, --rate, --format, --channels, --recorder, --device, --fast, --realtime. */
+export function addSourceOptions(cmd: Command, defaults: SourceFlagDefaults = {}): Command {
+  const pace = defaults.pace ?? 'fast';
+  return cmd
+    .addOption(new Option('-i, --input <file>', 'read a WAV file (any rate, channels, 8/16/24/32-bit int or float) instead of the microphone; "-" reads raw PCM from stdin (default: the microphone)'))
+    .addOption(new Option('--rate <hz>', 'stdin only: sample rate of the raw PCM').argParser(intArg('--rate', 1000, 384000)).default(16000))
+    .addOption(new Option('--format <fmt>', 'stdin only: sample format of the raw PCM').choices(FORMAT_CHOICES).default('s16le'))
+    .addOption(new Option('--channels <n>', 'stdin only: interleaved channels of the raw PCM (mixed to mono)').argParser(intArg('--channels', 1, 64)).default(1))
+    .addOption(new Option('--recorder <name>', 'microphone program: rec (SoX), arecord (ALSA), sox; auto tries rec, then arecord, then sox').choices(RECORDER_CHOICES).default('auto'))
+    .addOption(new Option('--device <name>', 'microphone device: for arecord -D NAME (hw:1,0, pulse); for rec/sox AUDIODEV=NAME, or DRIVER:NAME such as pulseaudio:NAME (default: the system default)'))
+    .addOption(new Option('--realtime', `files/stdin: deliver audio at the pace of a live microphone${pace === 'realtime' ? ' (default)' : ''}`).conflicts('fast'))
+    .addOption(new Option('--fast', `files/stdin: read as fast as possible${pace === 'fast' ? ' (default)' : ''}`));
+}
+
+/** The option values addSourceOptions defines, as commander hands them over. */
+export interface SourceFlags {
+  input?: string;
+  rate?: number;
+  format?: RawFormat;
+  channels?: number;
+  recorder?: RecorderChoice;
+  device?: string;
+  realtime?: boolean;
+  fast?: boolean;
+}
+
+export function sourceOptionsFrom(flags: SourceFlags, defaults: SourceFlagDefaults = {}): AudioSourceOptions {
+  const pace: Pace = flags.realtime ? 'realtime' : flags.fast ? 'fast' : (defaults.pace ?? 'fast');
+  return {
+    input: flags.input,
+    rate: flags.rate,
+    format: flags.format,
+    channels: flags.channels,
+    recorder: flags.recorder,
+    device: flags.device,
+    pace,
+  };
+}
+
+/** True when audio comes from the microphone (no --input). */
+export function isMicrophone(flags: SourceFlags): boolean {
+  return flags.input === undefined;
+}
+
+/**
+ * First Ctrl+C or SIGTERM: call `stop` (the command then finishes what it is doing and
+ * exits 0). A second Ctrl+C quits at once with 130. Returns a function that removes the
+ * handlers.
+ */
+export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message = 'stopping (Ctrl+C again to quit at once)'): () => void {
+  let count = 0;
+  const handler = (signal: NodeJS.Signals): void => {
+    count++;
+    if (count > 1) {
+      process.stderr.write('\nkws: quitting without finishing\n');
+      process.exit(130);
+    }
+    process.stderr.write(`\nkws: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: ${message}\n`);
+    stop(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
+}
+
+/** A label becomes a folder name: refuse anything that would escape or hide it. */
+export function checkLabel(label: string): string {
+  const bad =
+    label.length === 0 ||
+    label === '.' ||
+    label === '..' ||
+    label.startsWith('.') ||
+    /[/\\\0]/.test(label) ||
+    // Windows-reserved characters, so a dataset can be copied anywhere.
+    /[<>:"|?*]/.test(label);
+  if (bad) {
+    throw new InvalidArgumentError(`"${label}" cannot be a label: use letters, digits, - or _ (it becomes the folder predata/LABEL), e.g. "yes" or "door_knock".`);
+  }
+  return label;
+}
