@@ -10,7 +10,7 @@
 import { randomInt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { errnoCode, inputError } from '../util/errors';
+import { errnoCode, errorMessage, inputError, isUserError } from '../util/errors';
 import { dbfs, peakInt } from './level';
 import { saveClip } from './wav';
 
@@ -37,26 +37,40 @@ export class ClipWriter {
   private session = randomId();
   private index = 0;
   saved: SavedClip[] = [];
+  private readonly saveFile: typeof saveClip;
 
-  constructor(dir: string, sampleRate = 16000) {
+  /** `saveFile` replaces the real writer in tests (to simulate a full disk). */
+  constructor(dir: string, sampleRate = 16000, saveFile: typeof saveClip = saveClip) {
     this.dir = dir;
     this.sampleRate = sampleRate;
+    this.saveFile = saveFile;
   }
 
-  /** Create the folder (and parents) if missing; a file in the way is an input error. */
+  /**
+   * Create the folder (and parents) if missing and prove it takes files, by creating and
+   * removing a probe file: a read-only folder or disk must fail here, before any sound
+   * is recorded, not when the first clip is saved (from a microphone that clip is lost).
+   * A real write also catches what access(W_OK) misses: read-only mounts, and root, for
+   * whom permission bits never deny.
+   */
   async prepare(): Promise<void> {
     try {
       await fsp.mkdir(this.dir, { recursive: true });
     } catch (err) {
-      const code = errnoCode(err);
-      if (code === 'EEXIST' || code === 'ENOTDIR') throw inputError(`${this.dir}: cannot create the folder, a file is in the way`);
-      if (code === 'EACCES' || code === 'EPERM') throw inputError(`${this.dir}: permission denied creating the folder`);
-      throw inputError(`${this.dir}: cannot create the folder (${code ?? String(err)})`);
+      throw folderWriteError(this.dir, err, 'create the folder');
     }
+    const probe = path.join(this.dir, `.kws-write-test.${process.pid}.${randomId()}.tmp`);
+    try {
+      const handle = await fsp.open(probe, 'wx');
+      await handle.close();
+    } catch (err) {
+      throw folderWriteError(this.dir, err, 'write in the folder');
+    }
+    await fsp.rm(probe, { force: true });
   }
 
   async save(samples: Int16Array): Promise<SavedClip> {
-    const file = await saveClip(
+    const file = await this.saveFile(
       this.dir,
       () => {
         this.index++;
@@ -69,11 +83,41 @@ export class ClipWriter {
       },
       samples,
       this.sampleRate,
-    );
+    ).catch((err: unknown) => {
+      throw folderWriteError(this.dir, err, `save a ${(samples.length / this.sampleRate).toFixed(3)} s clip`);
+    });
     const peak = peakInt(samples);
     const clip: SavedClip = { file, samples: samples.length, seconds: samples.length / this.sampleRate, peak, peakDbfs: dbfs(peak) };
     this.saved.push(clip);
     return clip;
+  }
+}
+
+/**
+ * A failure to create or write in a recordings folder, as a message a person can act on
+ * (exit 3): the folder, what kws was doing, and the cause in words. Errors that are
+ * already a UserError pass through; anything else is a bug and is rethrown as it is.
+ */
+export function folderWriteError(dir: string, err: unknown, doing: string): unknown {
+  if (isUserError(err)) return err;
+  const code = errnoCode(err);
+  const shown = relativeToCwd(dir);
+  switch (code) {
+    case 'EEXIST':
+    case 'ENOTDIR':
+      return inputError(`${shown}: cannot ${doing}: a file is in the way (a path part is a file, not a folder)`);
+    case 'EACCES':
+    case 'EPERM':
+      return inputError(`${shown}: cannot ${doing}: permission denied (the folder is not writable)`, 'Fix the permissions (e.g. `chmod u+w FOLDER`) or record into another folder with --dir.');
+    case 'EROFS':
+      return inputError(`${shown}: cannot ${doing}: the disk is read-only`, 'Record into another folder with --dir.');
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return inputError(`${shown}: cannot ${doing}: the disk is full${code === 'EDQUOT' ? ' (your disk quota is used up)' : ''}`, 'Free some space, or record into another disk with --dir.');
+    case undefined:
+      return err;
+    default:
+      return inputError(`${shown}: cannot ${doing} (${code}: ${errorMessage(err)})`);
   }
 }
 

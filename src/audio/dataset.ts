@@ -72,18 +72,31 @@ export async function scanClips(dir: string, targetRate = 16000): Promise<ScanRe
 export interface LengthSummary {
   longest: ClipLength;
   medianSamples: number;
-  /** Clips longer than `factor` x the median, longest first. */
+  /** Clips longer than `factor` x the median of the other clips, longest first. */
   outliers: ClipLength[];
 }
 
+/**
+ * Each clip is compared with the median of the OTHER clips, not of all of them: with
+ * two clips the overall median is their mean, which no clip can exceed twice, so a
+ * stray 10-s file beside one 1-s clip would never be named.
+ */
 export function summarizeLengths(clips: ClipLength[], factor = 2): LengthSummary {
   if (clips.length === 0) throw new Error('summarizeLengths: no clips');
   const sorted = [...clips].sort((a, b) => a.samples - b.samples || a.file.localeCompare(b.file));
-  const mid = sorted.length >> 1;
-  const medianSamples = sorted.length % 2 ? (sorted[mid] as ClipLength).samples : ((sorted[mid - 1] as ClipLength).samples + (sorted[mid] as ClipLength).samples) / 2;
+  const len = (i: number): number => (sorted[i] as ClipLength).samples;
+  const n = sorted.length;
+  const mid = n >> 1;
+  const medianSamples = n % 2 ? len(mid) : (len(mid - 1) + len(mid)) / 2;
   let longest = sorted[0] as ClipLength;
   for (const c of sorted) if (c.samples > longest.samples) longest = c;
-  const outliers = sorted.filter((c) => c.samples > factor * medianSamples).sort((a, b) => b.samples - a.samples);
+  // The median of the n-1 others of sorted[i], read from the sorted array without copying.
+  const otherAt = (i: number, k: number): number => len(k < i ? k : k + 1);
+  const medianOfOthers = (i: number): number => {
+    const m = n - 1;
+    return m % 2 ? otherAt(i, m >> 1) : (otherAt(i, m / 2 - 1) + otherAt(i, m / 2)) / 2;
+  };
+  const outliers = n < 2 ? [] : sorted.filter((c, i) => c.samples > factor * medianOfOthers(i)).sort((a, b) => b.samples - a.samples);
   return { longest, medianSamples, outliers };
 }
 

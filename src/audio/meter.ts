@@ -61,3 +61,18 @@ export function suggestThreshold(noiseRms: number[]): { threshold: number; media
   const max = sorted[sorted.length - 1] as number;
   return { threshold: Math.max(10, Math.ceil(Math.max(2 * p95, 1.25 * max))), median, p95, max };
 }
+
+/**
+ * Why a room measurement for `kws rms --save` looks wrong, or undefined when it looks
+ * like plain room noise. A chunk far above the typical level means a sound was made
+ * during the measurement (steady noise varies by well under 2x between chunks); a high
+ * typical level means a noisy room, where any threshold above it may also be above a
+ * quiet voice.
+ */
+export function roomNoiseProblem(s: { threshold: number; median: number; max: number }): string | undefined {
+  if (s.max >= 100 && s.max > 4 * Math.max(s.median, 1)) {
+    return `a sound was heard while measuring (loudest chunk ${s.max}, typical ${s.median})`;
+  }
+  if (s.median >= 300) return `the room noise itself is loud (typical chunk ${s.median}, ${dbfs(s.median).toFixed(1)} dBFS)`;
+  return undefined;
+}

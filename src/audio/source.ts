@@ -9,15 +9,16 @@
  * the clip in progress).
  */
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 // A static import (compiled to require): node-record-lpcm16 exports an object literal that
 // `await import()` cannot see named exports in. It is light, and this module is itself
 // loaded lazily by the commands.
 import { record } from 'node-record-lpcm16';
-import { ExitCode, UserError, usageError } from '../util/errors';
+import { ExitCode, UserError, inputError, isUserError, usageError } from '../util/errors';
 import { Resampler } from './resample';
-import { decodeSamples, fileReadError, floatToInt16, mixToMono, parseWavLayout, type SampleFormat } from './wav';
+import { decodeSamples, fileReadError, floatToInt16, mixToMono, parseWavLayout, type SampleFormat, type WavLayout } from './wav';
 
 export const SAMPLE_RATE = 16000;
 export const DEFAULT_CHUNK = 1024;
@@ -168,6 +169,11 @@ async function openMicrophone(opts: AudioSourceOptions, stopped: () => boolean):
   }
   const child = recording.process;
   const stream = recording.stream();
+  // node-record-lpcm16 attaches a 'data' listener (for its debug log), which puts the
+  // stream in flowing mode: audio arriving before our loop starts reading would be
+  // dropped. Paused, it is buffered until read (measured: a recorder that wrote 40000
+  // samples and exited at once sometimes gave 0 clips before this).
+  stream.pause();
   let stderr = '';
   child.stderr?.on('data', (d: Buffer | string) => {
     stderr = (stderr + d.toString()).slice(-2000);
@@ -189,12 +195,14 @@ async function openMicrophone(opts: AudioSourceOptions, stopped: () => boolean):
     if (!stopped()) process.stderr.write(`kws: warning: no audio from the microphone (${recorder}) after 5 s; check the device and that nothing else holds it.\n`);
   }, 5000);
   silentTimer.unref();
-  stream.once('data', () => clearTimeout(silentTimer));
+  // Cleared from inside pieces(), not by a 'data' listener: a listener would switch the
+  // stream to flowing mode and drop whatever arrives before the consumer starts reading.
   child.once('close', () => clearTimeout(silentTimer));
   async function* pieces(): AsyncGenerator<Int16Array> {
     let carry: Buffer = Buffer.alloc(0);
     try {
       for await (const data of stream as AsyncIterable<Buffer | string>) {
+        clearTimeout(silentTimer);
         const buf = typeof data === 'string' ? Buffer.from(data, 'binary') : data;
         const all = carry.length ? Buffer.concat([carry, buf]) : buf;
         const whole = all.length - (all.length % 2);
@@ -259,18 +267,38 @@ function describeFormat(rate: number, channels: number, bitDepth: number, fmt: S
   return `${rate} Hz, ${channels} ch, ${bitDepth}-bit ${fmt}${conv}`;
 }
 
-function openWavFile(file: string, opts: AudioSourceOptions, stopped: () => boolean): RawSource {
+/** Names of our own standard input (`--input /dev/stdin`). */
+const STDIN_NAMES = new Set(['/dev/stdin', '/dev/fd/0', '/proc/self/fd/0']);
+
+async function openWavFile(file: string, opts: AudioSourceOptions, stopped: () => boolean): Promise<RawSource> {
+  if (STDIN_NAMES.has(file) && opts.stdin === undefined) {
+    // Stdin that is a socket (how Node, and some supervisors, connect a child's stdin)
+    // cannot be opened by name (ENXIO); read the stream we already have instead. A file
+    // redirected to stdin (`< a.wav`) is opened by name below, so it keeps its size.
+    let regular = false;
+    try {
+      regular = fs.fstatSync(0).isFile();
+    } catch {
+      // no usable fd 0: read process.stdin below
+    }
+    if (!regular) return openWavStream(file, process.stdin, opts, stopped);
+  }
   let fd: number;
+  let st: fs.Stats;
   try {
+    // For a FIFO this waits for a writer, as `cat FIFO` does.
     fd = fs.openSync(file, 'r');
-    if (fs.fstatSync(fd).isDirectory()) {
+    st = fs.fstatSync(fd);
+    if (st.isDirectory()) {
       fs.closeSync(fd);
       throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     }
   } catch (err) {
     throw fileReadError(file, err);
   }
-  const size = fs.fstatSync(fd).size;
+  // A pipe, FIFO, <(...) or /dev/stdin has no size and cannot seek: read it as a stream.
+  if (!st.isFile()) return openWavStream(file, streamFromFd(file, fd, st), opts, stopped);
+  const size = st.size;
   let layout;
   try {
     layout = parseWavLayout(
@@ -327,6 +355,99 @@ function openWavFile(file: string, opts: AudioSourceOptions, stopped: () => bool
   };
 }
 
+/**
+ * A readable stream over an fd that cannot seek. Pipes and sockets go through net.Socket
+ * (libuv makes the fd non-blocking), so stop() can end a read that would otherwise wait
+ * forever on a silent writer; character devices fall back to a plain file stream.
+ */
+function streamFromFd(file: string, fd: number, st: fs.Stats): Readable {
+  if (st.isFIFO() || st.isSocket()) {
+    try {
+      return new net.Socket({ fd, readable: true, writable: false });
+    } catch {
+      // Not a handle libuv can poll: read it like a file below.
+    }
+  }
+  return fs.createReadStream(file, { fd });
+}
+
+/** The most header we read from a stream looking for "fmt " and "data" (big LIST/bext chunks fit). */
+const STREAM_HEADER_LIMIT = 1 << 20;
+
+/**
+ * A WAV arriving on a pipe: read until the header parses, then stream the samples, up to
+ * the size the header declares (or to the end, when a streaming writer left it unset).
+ */
+export async function openWavStream(file: string, input: Readable, opts: AudioSourceOptions, stopped: () => boolean): Promise<RawSource> {
+  const it = (input as AsyncIterable<Buffer | string>)[Symbol.asyncIterator]();
+  const toBuf = (d: Buffer | string): Buffer => (typeof d === 'string' ? Buffer.from(d, 'binary') : d);
+  let head: Buffer = Buffer.alloc(0);
+  let layout: WavLayout | undefined;
+  let ended = false;
+  try {
+    for (;;) {
+      let parseError: unknown;
+      try {
+        layout = parseWavLayout((o, n) => head.subarray(o, o + n), head.length, file);
+      } catch (err) {
+        if (!isUserError(err)) throw err;
+        parseError = err;
+      }
+      if (layout) break;
+      if (ended && head.length === 0) throw inputError(`${file}: the pipe delivered no data (0 bytes), not a WAV file`);
+      if (ended || head.length >= STREAM_HEADER_LIMIT) throw parseError;
+      const next = await it.next();
+      if (next.done) ended = true;
+      else head = Buffer.concat([head, toBuf(next.value)]);
+    }
+  } catch (err) {
+    input.destroy();
+    throw isUserError(err) ? err : fileReadError(file, err);
+  }
+  const lay = layout;
+  const rest = head.subarray(lay.dataOffset);
+  async function* pieces(): AsyncGenerator<Int16Array> {
+    const conv = new ToMono16k(lay.sampleRate);
+    let left = lay.declaredDataBytes ?? Infinity;
+    let carry: Buffer = Buffer.alloc(0);
+    const take = function* (data: Buffer): Generator<Int16Array> {
+      const mine = data.length > left ? data.subarray(0, left) : data;
+      left -= mine.length;
+      const all = carry.length ? Buffer.concat([carry, mine]) : mine;
+      const whole = all.length - (all.length % lay.blockAlign);
+      carry = Buffer.from(all.subarray(whole));
+      if (whole) {
+        const out = conv.push(decodeSamples(all.subarray(0, whole), lay));
+        if (out.length) yield out;
+      }
+    };
+    try {
+      yield* take(rest);
+      while (left > 0 && !ended && !stopped()) {
+        const next = await it.next();
+        if (next.done) break;
+        yield* take(toBuf(next.value));
+      }
+    } catch (err) {
+      if (!stopped()) throw fileReadError(file, err);
+    } finally {
+      input.destroy();
+    }
+    if (!stopped()) {
+      const tail = conv.end();
+      if (tail.length) yield tail;
+    }
+  }
+  return {
+    description: `pipe ${file} (${describeFormat(lay.sampleRate, lay.channels, lay.bitDepth, lay.sampleFormat)})`,
+    pieces: pieces(),
+    close: () => {
+      input.destroy();
+    },
+    pace: opts.pace ?? 'fast',
+  };
+}
+
 const RAW_INFO: Record<RawFormat, { bytes: number; bitDepth: number; fmt: SampleFormat }> = {
   u8: { bytes: 1, bitDepth: 8, fmt: 'int' },
   s8: { bytes: 1, bitDepth: 8, fmt: 'int' },
@@ -372,7 +493,7 @@ function openStdin(opts: AudioSourceOptions, stopped: () => boolean): RawSource 
         if (first && buf.length >= 4) {
           first = false;
           if (buf.toString('latin1', 0, 4) === 'RIFF') {
-            process.stderr.write('kws: warning: stdin starts with "RIFF": that looks like a WAV file, but --input - reads raw PCM; use --input FILE.wav for WAV files\n');
+            process.stderr.write('kws: warning: stdin starts with "RIFF": that looks like a WAV file, but --input - reads raw PCM; to pipe a WAV file in, use --input /dev/stdin\n');
           }
         }
         const all = carry.length ? Buffer.concat([carry, buf]) : buf;
@@ -410,7 +531,7 @@ export async function openAudioSource(opts: AudioSourceOptions = {}): Promise<Au
   let raw: RawSource;
   if (opts.input === undefined) raw = await openMicrophone(opts, stopped);
   else if (opts.input === '-') raw = openStdin(opts, stopped);
-  else raw = openWavFile(opts.input, opts, stopped);
+  else raw = await openWavFile(opts.input, opts, stopped);
 
   async function* chunks(): AsyncGenerator<Int16Array> {
     const start = Date.now();
@@ -427,10 +548,19 @@ export async function openAudioSource(opts: AudioSourceOptions = {}): Promise<Au
       }
       return !isStopped;
     };
+    // A failing source (the recorder killed) still hands over the audio it delivered,
+    // including the short last chunk, before its error is raised.
+    let failure: { error: unknown } | undefined;
     try {
       while (!isStopped) {
         // Race the stop latch: a read from a pipe that stays open would otherwise never return.
-        const next = await Promise.race([iterator.next(), latch.promise.then(() => undefined)]);
+        let next: IteratorResult<Int16Array> | undefined;
+        try {
+          next = await Promise.race([iterator.next(), latch.promise.then(() => undefined)]);
+        } catch (error) {
+          failure = { error };
+          break;
+        }
         if (next === undefined || next.done) break;
         const piece = next.value;
         let off = 0;
@@ -454,6 +584,7 @@ export async function openAudioSource(opts: AudioSourceOptions = {}): Promise<Au
         await emit(last);
         yield last;
       }
+      if (failure) throw failure.error;
     } finally {
       raw.close();
       // Not awaited: if a read is still pending, return() runs once it settles.

@@ -46,6 +46,11 @@ export interface WavLayout {
   blockAlign: number;
   /** The header promised more data than the file holds (a recording cut off mid-write). */
   truncated: boolean;
+  /**
+   * Data bytes the header declares, or undefined when it does not say (0 or 0xFFFFFFFF,
+   * left by streaming writers). A pipe is read up to this, since its size is unknown.
+   */
+  declaredDataBytes?: number;
 }
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
@@ -97,7 +102,7 @@ export function parseWavLayout(readAt: ReadAt, fileSize: number, name: string): 
   }
   let pos = 12;
   let fmt: { code: number; channels: number; sampleRate: number; blockAlign: number; bitDepth: number } | undefined;
-  let data: { offset: number; size: number; truncated: boolean } | undefined;
+  let data: { offset: number; size: number; truncated: boolean; declared: number | undefined } | undefined;
   while (pos + 8 <= fileSize) {
     const head = readAt(pos, 8);
     const id = head.toString('latin1', 0, 4);
@@ -118,7 +123,7 @@ export function parseWavLayout(readAt: ReadAt, fileSize: number, name: string): 
       // 0 and 0xFFFFFFFF are what streaming writers leave when they never patch the header.
       const unknown = size === 0 || size === 0xffffffff;
       const dataSize = unknown ? available : Math.min(size, available);
-      data = { offset: body, size: dataSize, truncated: !unknown && size > available };
+      data = { offset: body, size: dataSize, truncated: !unknown && size > available, declared: unknown ? undefined : size };
       if (fmt) break;
     }
     // Chunks are word-aligned: an odd size is followed by one pad byte.
@@ -142,7 +147,9 @@ export function parseWavLayout(readAt: ReadAt, fileSize: number, name: string): 
   // Trust bits and channels over blockAlign, which some writers get wrong.
   const blockAlign = (bitDepth / 8) * channels;
   const dataBytes = data.size - (data.size % blockAlign);
-  return { sampleRate, channels, bitDepth, sampleFormat, dataOffset: data.offset, dataBytes, blockAlign, truncated: data.truncated || dataBytes !== data.size };
+  const layout: WavLayout = { sampleRate, channels, bitDepth, sampleFormat, dataOffset: data.offset, dataBytes, blockAlign, truncated: data.truncated || dataBytes !== data.size };
+  if (data.declared !== undefined) layout.declaredDataBytes = data.declared - (data.declared % blockAlign);
+  return layout;
 }
 
 /**

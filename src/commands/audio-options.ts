@@ -3,6 +3,7 @@
  * so they mean the same thing everywhere. Light module: no audio code is loaded here.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { usageError } from '../util/errors';
 import type { AudioSourceOptions, Pace, RawFormat, RecorderChoice } from '../audio/source';
 
 const RECORDER_CHOICES: readonly RecorderChoice[] = ['auto', 'rec', 'arecord', 'sox'];
@@ -39,12 +40,12 @@ export interface SourceFlagDefaults {
 export function addSourceOptions(cmd: Command, defaults: SourceFlagDefaults = {}): Command {
   const pace = defaults.pace ?? 'fast';
   return cmd
-    .addOption(new Option('-i, --input <file>', 'read a WAV file (any rate, channels, 8/16/24/32-bit int or float) instead of the microphone; "-" reads raw PCM from stdin (default: the microphone)'))
-    .addOption(new Option('--rate <hz>', 'stdin only: sample rate of the raw PCM').argParser(intArg('--rate', 1000, 384000)).default(16000))
-    .addOption(new Option('--format <fmt>', 'stdin only: sample format of the raw PCM').choices(FORMAT_CHOICES).default('s16le'))
-    .addOption(new Option('--channels <n>', 'stdin only: interleaved channels of the raw PCM (mixed to mono)').argParser(intArg('--channels', 1, 64)).default(1))
-    .addOption(new Option('--recorder <name>', 'microphone program: rec (SoX), arecord (ALSA), sox; auto tries rec, then arecord, then sox').choices(RECORDER_CHOICES).default('auto'))
-    .addOption(new Option('--device <name>', 'microphone device: for arecord -D NAME (hw:1,0, pulse); for rec/sox AUDIODEV=NAME, or DRIVER:NAME such as pulseaudio:NAME (default: the system default)'))
+    .addOption(new Option('-i, --input <file>', 'read a WAV file (any rate, channels, 8/16/24/32-bit int or float) instead of the microphone; a pipe works too (/dev/stdin, a FIFO, <(...)); "-" reads raw PCM from stdin (default: the microphone)'))
+    .addOption(new Option('--rate <hz>', '--input - only: sample rate of the raw PCM').argParser(intArg('--rate', 1000, 384000)).default(16000))
+    .addOption(new Option('--format <fmt>', '--input - only: sample format of the raw PCM').choices(FORMAT_CHOICES).default('s16le'))
+    .addOption(new Option('--channels <n>', '--input - only: interleaved channels of the raw PCM (mixed to mono)').argParser(intArg('--channels', 1, 64)).default(1))
+    .addOption(new Option('--recorder <name>', 'microphone only: program: rec (SoX), arecord (ALSA), sox; auto tries rec, then arecord, then sox').choices(RECORDER_CHOICES).default('auto'))
+    .addOption(new Option('--device <name>', 'microphone only: device: for arecord -D NAME (hw:1,0, pulse); for rec/sox AUDIODEV=NAME, or DRIVER:NAME such as pulseaudio:NAME (default: the system default)'))
     .addOption(new Option('--realtime', `files/stdin: deliver audio at the pace of a live microphone${pace === 'realtime' ? ' (default)' : ''}`).conflicts('fast'))
     .addOption(new Option('--fast', `files/stdin: read as fast as possible${pace === 'fast' ? ' (default)' : ''}`));
 }
@@ -79,12 +80,46 @@ export function isMicrophone(flags: SourceFlags): boolean {
   return flags.input === undefined;
 }
 
+/** True when the user set the option (command line or environment), not just its default. */
+export function optionGiven(cmd: Command, attribute: string): boolean {
+  const source = cmd.getOptionValueSource(attribute);
+  return source !== undefined && source !== 'default' && source !== 'implied';
+}
+
+/**
+ * The one rule for flags that cannot apply to this run (e.g. --rate with a WAV file):
+ * a usage error (exit 2) before anything is opened or printed, so a flag is never
+ * silently ignored and a typo'd intent never costs a recording session.
+ */
+export function rejectInapplicable(cmd: Command, rules: { attribute: string; flag: string; applies: boolean; why: string }[]): void {
+  for (const r of rules) {
+    if (!r.applies && optionGiven(cmd, r.attribute)) throw usageError(`${r.flag} does not apply here: ${r.why}`);
+  }
+}
+
+/** The source flags that cannot apply to the chosen source (see addSourceOptions). */
+export function checkSourceFlags(cmd: Command, flags: SourceFlags): void {
+  const raw = flags.input === '-';
+  const mic = flags.input === undefined;
+  const rawWhy = mic ? 'it describes raw PCM on stdin (--input -); the microphone is recorded at 16000 Hz, s16le, mono' : 'it describes raw PCM on stdin (--input -); a WAV file says its own rate, format and channels';
+  rejectInapplicable(cmd, [
+    { attribute: 'rate', flag: '--rate', applies: raw, why: rawWhy },
+    { attribute: 'format', flag: '--format', applies: raw, why: rawWhy },
+    { attribute: 'channels', flag: '--channels', applies: raw, why: rawWhy },
+    { attribute: 'recorder', flag: '--recorder', applies: mic, why: 'it chooses the microphone program, and --input reads a file or stdin instead' },
+    { attribute: 'device', flag: '--device', applies: mic, why: 'it chooses the microphone, and --input reads a file or stdin instead' },
+    { attribute: 'realtime', flag: '--realtime', applies: !mic, why: 'it paces a file or stdin (--input); the microphone is always live' },
+    { attribute: 'fast', flag: '--fast', applies: !mic, why: 'it paces a file or stdin (--input); the microphone is always live' },
+  ]);
+}
+
 /**
  * First Ctrl+C or SIGTERM: call `stop` (the command then finishes what it is doing and
- * exits 0). A second Ctrl+C quits at once with 130. Returns a function that removes the
- * handlers.
+ * exits 0). A second Ctrl+C quits at once with 130. `message` may be a function, so the
+ * line says what is actually happening at that moment. Returns a function that removes
+ * the handlers.
  */
-export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message = 'stopping (Ctrl+C again to quit at once)'): () => void {
+export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message: string | (() => string) = 'stopping (Ctrl+C again to quit at once)'): () => void {
   let count = 0;
   const handler = (signal: NodeJS.Signals): void => {
     count++;
@@ -92,7 +127,7 @@ export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message = 
       process.stderr.write('\nkws: quitting without finishing\n');
       process.exit(130);
     }
-    process.stderr.write(`\nkws: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: ${message}\n`);
+    process.stderr.write(`\nkws: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: ${typeof message === 'function' ? message() : message}\n`);
     stop(signal);
   };
   process.on('SIGINT', handler);

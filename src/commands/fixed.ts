@@ -3,8 +3,8 @@
  * the longest clip already recorded), or with --onset one clip per sound.
  */
 import { Option, type Command } from 'commander';
-import { inputError, usageError } from '../util/errors';
-import { addSourceOptions, checkLabel, intArg, isMicrophone, numberArg, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { inputError } from '../util/errors';
+import { addSourceOptions, checkLabel, checkSourceFlags, intArg, isMicrophone, numberArg, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 
 export interface FixedFlags extends SourceFlags {
   dir: string;
@@ -35,8 +35,8 @@ export function define(program: Command): void {
   cmd.addHelpText(
     'after',
     `
-Every clip has exactly SAMPLES samples (the original rounded up to whole 1024-sample
-chunks). The clip cut off by Ctrl+C, SIGTERM or the end of the input is discarded, not
+Every clip has exactly SAMPLES samples (the original mic.py rounded up to whole
+1024-sample chunks; kws does not). The clip cut off by Ctrl+C, SIGTERM or the end of the input is discarded, not
 saved short. A countdown on stderr shows how much of the current clip is left.
 
 Examples:
@@ -45,7 +45,14 @@ Examples:
   $ kws fixed clap 8000 --onset         # one half-second clip per clap
   $ kws fixed yes 16000 --input long.wav --dir predata`,
   );
-  cmd.action(async (label: string, samples: number | undefined, flags: FixedFlags) => {
+  cmd.action(async (label: string, samples: number | undefined, flags: FixedFlags, command: Command) => {
+    // Every check on the flags runs before anything is opened or printed.
+    checkSourceFlags(command, flags);
+    rejectInapplicable(command, [
+      { attribute: 'threshold', flag: '--threshold', applies: Boolean(flags.onset), why: 'it only applies with --onset (back-to-back clips ignore loudness)' },
+      { attribute: 'preRoll', flag: '--pre-roll', applies: Boolean(flags.onset), why: 'it only applies with --onset (back-to-back clips have no onset)' },
+      { attribute: 'countdown', flag: '--countdown', applies: isMicrophone(flags), why: 'the countdown is for the microphone only' },
+    ]);
     await runFixed(label, samples, flags);
   });
 }
@@ -70,12 +77,18 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
     length = summary.longest.samples;
     lengthFrom = `the longest clip, ${relativeToCwd(summary.longest.file)}`;
   }
-  if (flags.threshold !== undefined && !flags.onset) throw usageError('--threshold only applies with --onset in fixed-length recording');
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  await writer.prepare();
+  // The folder is made (and proved writable) only once the source has opened, so a
+  // missing file or recorder leaves nothing behind, and before any sound is read.
   const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk });
+  try {
+    await writer.prepare();
+  } catch (err) {
+    source.stop();
+    throw err;
+  }
   const clipper = new FixedClipper({ length, mode: flags.onset ? 'onset' : 'back-to-back', threshold: threshold.value, preRollChunks: flags.preRoll });
   const err = process.stderr;
   const tty = Boolean(err.isTTY);
@@ -84,7 +97,10 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const secs = (n: number): string => (n / SAMPLE_RATE).toFixed(3);
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
   err.write(`Clips of exactly ${length} samples (${secs(length)} s, ${lengthFrom})${flags.onset ? `, each starting at a sound above ${threshold.value}` : ', back to back'}.\n`);
-  const disposeSignals = stopOnSignals(() => source.stop(), 'discarding the unfinished clip');
+  const disposeSignals = stopOnSignals(() => source.stop(), () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'));
+  // A failing source (the recorder killed) ends the session like Ctrl+C: the summary is
+  // printed, then the error is reported with its exit code.
+  let sourceError: unknown;
 
   try {
     // The countdown runs inside the loop so the audio buffered meanwhile is read and dropped.
@@ -94,7 +110,17 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
     const limit = flags.seconds === undefined ? Infinity : Math.round(flags.seconds * SAMPLE_RATE);
     let lastAnnounced = 0;
     let statusShown = false;
-    for await (const c of source) {
+    const chunks = source[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Int16Array>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        sourceError = e;
+        break;
+      }
+      if (next.done) break;
+      const c = next.value;
       const wait = goAt - Date.now();
       if (wait > 0) {
         const s = Math.ceil(wait / 1000);
@@ -142,14 +168,22 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
       if (source.stopped) break;
     }
     if (statusShown) err.write('\r\x1b[2K');
+  } catch (e) {
+    // A clip could not be saved (disk full, folder removed): say what is safe before the error.
+    if (tty) err.write('\r\x1b[2K');
+    const n = writer.saved.length;
+    err.write(`${n} clip${n === 1 ? '' : 's'} of ${length} samples saved in ${dirShown}/ before the error\n`);
+    throw e;
   } finally {
     disposeSignals();
     source.stop();
   }
   const reachedMax = flags.maxClips !== undefined && writer.saved.length >= flags.maxClips;
   if (clipper.pendingSamples > 0 && !reachedMax) {
-    err.write(`Discarded the unfinished clip (${secs(clipper.pendingSamples)} of ${secs(length)} s).\n`);
+    // In samples: seconds rounded to 3 places can make "0.919 of 0.919 s" look finished.
+    err.write(`Discarded the unfinished clip (${clipper.pendingSamples} of ${length} samples).\n`);
   }
   const n = writer.saved.length;
   err.write(`${n} clip${n === 1 ? '' : 's'} of ${length} samples saved in ${dirShown}/\n`);
+  if (sourceError !== undefined) throw sourceError;
 }

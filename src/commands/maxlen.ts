@@ -17,7 +17,7 @@ export function define(program: Command): void {
     .command('maxlen')
     .description('print the longest recording under predata/ (samples at 16 kHz and seconds) and warn about outliers')
     .addOption(new Option('--dir <folder>', 'recordings folder to scan (all *.wav below it)').default('predata'))
-    .addOption(new Option('--factor <x>', 'warn about clips longer than this many times the median length').argParser(numberArg('--factor', 1)).default(2))
+    .addOption(new Option('--factor <x>', 'warn about clips longer than this many times the median length of the other clips').argParser(numberArg('--factor', 1)).default(2))
     .option('--json', 'print one JSON object: {maxSamples, maxSeconds, file, clips, medianSamples, outliers, problems}')
     .addHelpText(
       'after',
@@ -57,7 +57,7 @@ Examples:
         process.stderr.write(`${scan.clips.length} clips; median ${s.medianSamples} samples (${(s.medianSamples / rate).toFixed(3)} s)\n`);
         if (s.outliers.length) {
           process.stderr.write(
-            `kws: warning: ${s.outliers.length} clip${s.outliers.length === 1 ? ' is' : 's are'} more than ${flags.factor}x the median length; the longest sets every model's input size:\n`,
+            `kws: warning: ${s.outliers.length} clip${s.outliers.length === 1 ? ' is' : 's are'} more than ${flags.factor}x the median length of the other clips; the longest sets every model's input size:\n`,
           );
           for (const o of s.outliers.slice(0, 10)) process.stderr.write(`  ${relativeToCwd(o.file)}  ${o.samples} samples (${(o.samples / rate).toFixed(3)} s)\n`);
           if (s.outliers.length > 10) process.stderr.write(`  ... and ${s.outliers.length - 10} more (see --json)\n`);

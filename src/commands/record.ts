@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { usageError } from '../util/errors';
-import { addSourceOptions, checkLabel, intArg, isMicrophone, numberArg, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkLabel, checkSourceFlags, intArg, isMicrophone, numberArg, optionGiven, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 import { runFixed, type FixedFlags } from './fixed';
 
 interface RecordFlags extends SourceFlags {
@@ -46,24 +46,55 @@ export function define(program: Command): void {
     'after',
     `
 Each clip is written as soon as it ends (16 kHz mono 16-bit WAV, atomic, never over an
-existing file) and printed with its duration and peak. Ctrl+C or SIGTERM saves the clip
-in progress and exits 0. Tune the threshold with \`kws rms\` (or \`kws rms --save\`).
+existing file) and printed with its duration and peak. The folder must be writable before
+recording starts. Ctrl+C or SIGTERM saves the clip in progress and exits 0; if the
+recorder dies, the clip in progress is saved too, then its error reported. A flag that
+does not apply (--onset without --fixed, --rate with a WAV file, ...) is a usage error.
+Tune the threshold with \`kws rms\` (or \`kws rms --save\`).
 
 Examples:
   $ kws record yes                      # speak "yes" a few times, pause between, Ctrl+C
   $ kws record clap --threshold 60      # a noisier room
   $ kws record yes --input session.wav  # split an existing recording
+  $ sox in.mp3 -t wav - | kws record yes --input /dev/stdin
   $ kws record yes --fixed 16000        # same as: kws fixed yes 16000`,
   );
-  cmd.action(async (label: string, flags: RecordFlags) => {
+  cmd.action(async (label: string, flags: RecordFlags, command: Command) => {
+    // Every check on the flags runs before anything is opened or printed.
+    checkRecordFlags(command, flags);
     if (flags.fixed !== undefined) {
+      const samples = flags.fixed === true ? undefined : parseSamples(String(flags.fixed));
       const fixedFlags: FixedFlags = { ...flags, onset: flags.onset, countdown: flags.countdown ?? 3 };
-      await runFixed(label, flags.fixed === true ? undefined : parseSamples(String(flags.fixed)), fixedFlags);
+      await runFixed(label, samples, fixedFlags);
       return;
     }
-    if (flags.onset) throw usageError('--onset only applies with --fixed (or `kws fixed --onset`)');
     await runRecord(label, flags);
   });
+}
+
+/** Flags that cannot apply with (or without) --fixed are usage errors, not silently ignored. */
+function checkRecordFlags(cmd: Command, flags: RecordFlags): void {
+  checkSourceFlags(cmd, flags);
+  const fixed = flags.fixed !== undefined;
+  const onset = Boolean(flags.onset);
+  const splitting = 'it belongs to splitting on silence, and --fixed cuts fixed-length clips';
+  rejectInapplicable(cmd, [
+    { attribute: 'onset', flag: '--onset', applies: fixed, why: 'it only applies with --fixed (or `kws fixed --onset`)' },
+    { attribute: 'countdown', flag: '--countdown', applies: fixed && isMicrophone(flags), why: fixed ? 'the countdown is for the microphone only' : 'it only applies with --fixed, from the microphone' },
+    { attribute: 'quietChunks', flag: '--quiet-chunks', applies: !fixed, why: splitting },
+    { attribute: 'postRoll', flag: '--post-roll', applies: !fixed, why: splitting },
+    { attribute: 'minSound', flag: '--min-sound', applies: !fixed, why: splitting },
+    { attribute: 'maxLength', flag: '--max-length', applies: !fixed, why: splitting },
+    { attribute: 'threshold', flag: '--threshold', applies: !fixed || onset, why: 'with --fixed the threshold only applies with --onset' },
+    { attribute: 'preRoll', flag: '--pre-roll', applies: !fixed || onset, why: 'with --fixed the pre-roll only applies with --onset' },
+  ]);
+  if (!fixed && flags.postRoll > flags.quietChunks) {
+    // The post-roll is kept from the quiet run that ends a clip, which is only --quiet-chunks long.
+    if (optionGiven(cmd, 'postRoll')) {
+      throw usageError(`--post-roll ${flags.postRoll} is longer than --quiet-chunks ${flags.quietChunks}: a clip ends after ${flags.quietChunks} quiet chunk${flags.quietChunks === 1 ? '' : 's'}, so at most that many can be kept`, `Use --post-roll ${flags.quietChunks} or less, or raise --quiet-chunks.`);
+    }
+    flags.postRoll = flags.quietChunks;
+  }
 }
 
 function parseSamples(value: string): number {
@@ -83,8 +114,15 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  await writer.prepare();
+  // The folder is made (and proved writable) only once the source has opened, so a
+  // missing file or recorder leaves nothing behind, and before any sound is read.
   const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk });
+  try {
+    await writer.prepare();
+  } catch (err) {
+    source.stop();
+    throw err;
+  }
   const seg = new SilenceSegmenter({
     threshold: threshold.value,
     quietChunks: flags.quietChunks,
@@ -97,11 +135,12 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const err = process.stderr;
   const dirShown = relativeToCwd(writer.dir);
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
-  err.write(`Silence threshold ${threshold.value} (${threshold.source === 'default' ? 'default' : `from ${threshold.source}`}); a clip ends after ${flags.quietChunks} quiet chunks.\n`);
+  err.write(`Silence threshold ${threshold.value} (${threshold.source === 'default' ? 'default' : `from ${threshold.source}`}); a clip ends after ${flags.quietChunks} quiet chunk${flags.quietChunks === 1 ? '' : 's'}.\n`);
   if (isMicrophone(flags)) err.write('Make each sound, pause between them; Ctrl+C to stop.\n');
-  const disposeSignals = stopOnSignals(() => source.stop(), 'saving the clip in progress');
+  const disposeSignals = stopOnSignals(() => source.stop(), () => (seg.recording ? 'saving the clip in progress' : 'stopping (no clip was in progress)'));
   let dropped = 0;
   let position = 0;
+  let loudest = 0;
   const limit = flags.seconds === undefined ? Infinity : Math.round(flags.seconds * SAMPLE_RATE);
   let statusShown = false;
 
@@ -125,28 +164,60 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
     }
   };
 
+  // A failing source (the recorder killed, a read error) ends the session like Ctrl+C:
+  // the clip in progress is saved and the summary printed, then the error is reported.
+  // Errors while saving are not caught here: they concern the folder, not the audio.
+  let sourceError: unknown;
+  const chunks = source[Symbol.asyncIterator]();
   try {
-    for await (const c of source) {
+    for (;;) {
+      let next: IteratorResult<Int16Array>;
+      try {
+        next = await chunks.next();
+      } catch (e) {
+        sourceError = e;
+        break;
+      }
+      if (next.done) break;
+      const c = next.value;
       const take = position + c.length > limit ? c.subarray(0, Math.max(0, limit - position)) : c;
       position += take.length;
+      const level = rmsInt(take);
+      loudest = Math.max(loudest, level);
       await report(seg.push(take));
       if (tty && !source.stopped) {
         const state = seg.recording ? `● recording ${(seg.currentSamples / SAMPLE_RATE).toFixed(1)} s` : '  listening';
-        err.write(`\r\x1b[2K${state}   level ${rmsInt(take)} / threshold ${threshold.value}   saved ${writer.saved.length}`);
+        err.write(`\r\x1b[2K${state}   level ${level} / threshold ${threshold.value}   saved ${writer.saved.length}`);
         statusShown = true;
       }
       if (position >= limit) source.stop();
       if (source.stopped) break;
     }
+    if (statusShown) {
+      err.write('\r\x1b[2K');
+      statusShown = false;
+    }
     await report(seg.flush());
+  } catch (e) {
+    // A clip could not be saved (disk full, folder removed): say what is safe before the error.
+    if (statusShown) err.write('\r\x1b[2K');
+    const n = writer.saved.length;
+    err.write(`${n} clip${n === 1 ? '' : 's'} saved in ${dirShown}/ before the error\n`);
+    throw e;
   } finally {
     disposeSignals();
     source.stop();
   }
-  if (statusShown) err.write('\r\x1b[2K');
   const n = writer.saved.length;
   err.write(`${n} clip${n === 1 ? '' : 's'} saved in ${dirShown}/${dropped ? ` (${dropped} dropped: sound shorter than --min-sound ${flags.minSound} s)` : ''}\n`);
-  if (n === 0) {
-    err.write(`No sound rose above the threshold ${threshold.value}. Check the level with \`kws rms\` and lower --threshold if needed.\n`);
+  if (n === 0 && sourceError === undefined) {
+    if (dropped > 0) {
+      err.write(`Every sound was shorter than --min-sound ${flags.minSound} s; lower --min-sound (0 keeps everything) to keep them.\n`);
+    } else if (position > 0) {
+      err.write(`No sound rose above the threshold ${threshold.value} (the loudest chunk was ${loudest}). Check the level with \`kws rms\` and lower --threshold if needed.\n`);
+    } else {
+      err.write('No audio was read.\n');
+    }
   }
+  if (sourceError !== undefined) throw sourceError;
 }

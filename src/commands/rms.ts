@@ -4,7 +4,7 @@
  * the room and writes a suggested threshold to the project config.
  */
 import { Option, type Command } from 'commander';
-import { addSourceOptions, numberArg, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkSourceFlags, numberArg, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 
 interface RmsFlags extends SourceFlags {
   json?: boolean;
@@ -37,9 +37,10 @@ Examples:
   $ kws rms --save                      # 3 s of room noise -> silenceThreshold in kws.json
   $ kws rms --input clip.wav --json | head`,
   );
-  cmd.action(async (flags: RmsFlags) => {
+  cmd.action(async (flags: RmsFlags, command: Command) => {
+    checkSourceFlags(command, flags);
     const { openAudioSource, SAMPLE_RATE } = await import('../audio/source.js');
-    const { readChunk, suggestThreshold } = await import('../audio/meter.js');
+    const { readChunk, roomNoiseProblem, suggestThreshold } = await import('../audio/meter.js');
     const { formatDbfs } = await import('../audio/level.js');
     const { resolveSilenceThreshold, updateConfig } = await import('../util/config.js');
     const { relativeToCwd } = await import('../audio/clipwriter.js');
@@ -87,6 +88,12 @@ Examples:
         `Room noise over ${(position / SAMPLE_RATE).toFixed(1)} s: median ${s.median}, 95th percentile ${s.p95}, loudest ${s.max} (integer RMS).\n`,
       );
       process.stdout.write(`silenceThreshold ${s.threshold} saved to ${relativeToCwd(file)}\n`);
+      const problem = roomNoiseProblem(s);
+      if (problem) {
+        process.stderr.write(
+          `kws: warning: the room was not quiet: ${problem}, so the saved threshold ${s.threshold} may be too high for your sounds to pass.\n  Measure again in silence (\`kws rms --save\`), or set the threshold yourself (--threshold N, or "silenceThreshold" in ${relativeToCwd(file)}).\n`,
+        );
+      }
     }
   });
 }

@@ -26,14 +26,28 @@ export function configPath(projectDir: string = process.cwd()): string {
   return override ? path.resolve(override) : path.join(projectDir, CONFIG_FILE_NAME);
 }
 
-/** The config, or {} if there is no file. A malformed file is an input error naming it. */
+/**
+ * The config, or {} if there is no file. A malformed file is an input error naming it.
+ * A KWS_CONFIG that names a missing file is an error too: the person asked for that
+ * file, and quietly using the defaults instead would hide a typo in the path.
+ */
 export async function loadConfig(projectDir?: string): Promise<ProjectConfig> {
+  return readConfig(projectDir, false);
+}
+
+async function readConfig(projectDir: string | undefined, forWriting: boolean): Promise<ProjectConfig> {
   const file = configPath(projectDir);
   let text: string;
   try {
     text = await fsp.readFile(file, 'utf8');
   } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return {};
+    if (errnoCode(err) === 'ENOENT') {
+      // Writing (kws rms --save) is how a new config file comes to exist, wherever it is.
+      if (process.env.KWS_CONFIG && !forWriting) {
+        throw inputError(`${file}: no such file (KWS_CONFIG points to it)`, 'Fix or unset KWS_CONFIG, or create the file: `kws rms --save` writes one.');
+      }
+      return {};
+    }
     throw inputError(`${file}: cannot read the kws config file (${errnoCode(err) ?? String(err)})`);
   }
   let parsed: unknown;
@@ -56,9 +70,16 @@ export async function loadConfig(projectDir?: string): Promise<ProjectConfig> {
 /** Set some keys, keeping the others; written atomically. Returns the file written. */
 export async function updateConfig(values: Partial<ProjectConfig>, projectDir?: string): Promise<string> {
   const file = configPath(projectDir);
-  const current = await loadConfig(projectDir);
+  const current = await readConfig(projectDir, true);
   const next = { ...current, ...values };
-  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
+  try {
+    await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code === undefined) throw err;
+    const why = code === 'ENOSPC' || code === 'EDQUOT' ? 'the disk is full' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'the disk is read-only' : code;
+    throw inputError(`${file}: cannot write the kws config file (${why})`, 'Point KWS_CONFIG at a writable file, or run kws from a folder you can write to.');
+  }
   return file;
 }
 

@@ -41,3 +41,20 @@ test('KWS_CONFIG points elsewhere', async () => {
     delete process.env.KWS_CONFIG;
   }
 });
+
+test('KWS_CONFIG naming a missing file is an input error when reading, but rms --save may create it', async () => {
+  const dir = makeTempDir();
+  const missing = path.join(dir, 'nope', 'kws.json');
+  process.env.KWS_CONFIG = missing;
+  try {
+    await assert.rejects(resolveSilenceThreshold(undefined, dir), (e: unknown) => isUserError(e) && e.exitCode === 3 && e.message.includes(missing) && e.message.includes('KWS_CONFIG'));
+    // An explicit --threshold does not need the file.
+    assert.deepEqual(await resolveSilenceThreshold(5, dir), { value: 5, source: '--threshold' });
+    await updateConfig({ silenceThreshold: 9 }, dir);
+    assert.equal((await loadConfig(dir)).silenceThreshold, 9);
+  } finally {
+    delete process.env.KWS_CONFIG;
+  }
+  // Without KWS_CONFIG a missing ./kws.json just means the defaults.
+  assert.deepEqual(await loadConfig(makeTempDir()), {});
+});

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Meyda from 'meyda';
 import { dbfs, peakInt, rmsExact, rmsFromDbfs, rmsInt } from '../../src/audio/level';
-import { readChunk, suggestThreshold } from '../../src/audio/meter';
+import { readChunk, roomNoiseProblem, suggestThreshold } from '../../src/audio/meter';
 
 // Known answers for the original's figure, floor(sqrt(mean(s^2))), worked by hand.
 test('rmsInt known answers', () => {
@@ -82,4 +82,15 @@ test('suggestThreshold: above the loudest noise, twice the 95th percentile, at l
   assert.equal(s.threshold, 16); // max(2 * 8, 1.25 * 9)
   assert.equal(suggestThreshold([0, 0, 0]).threshold, 10);
   assert.equal(suggestThreshold([40, 40, 100]).threshold, 200);
+});
+
+test('roomNoiseProblem: steady room noise passes; a sound during the measurement or a loud room is named', () => {
+  // Steady noise: chunks within a few tens of percent of each other.
+  assert.equal(roomNoiseProblem(suggestThreshold([38, 40, 41, 39, 44, 40, 42])), undefined);
+  assert.equal(roomNoiseProblem(suggestThreshold([0, 0, 1, 0, 2, 0])), undefined);
+  // Someone spoke: one chunk 100x the rest.
+  const spoke = suggestThreshold([6, 5, 7, 6, 2100, 1800, 6, 5]);
+  assert.match(roomNoiseProblem(spoke) ?? '', /a sound was heard while measuring \(loudest chunk 2100, typical 6\)/);
+  // A loud fan: no burst, but the level itself is high.
+  assert.match(roomNoiseProblem(suggestThreshold([900, 950, 1000, 980, 940])) ?? '', /room noise itself is loud \(typical chunk 950, -30\.8 dBFS\)/);
 });

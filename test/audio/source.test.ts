@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { makeTempDir } from '../helpers';
-import { chooseRecorder, openAudioSource, type AudioSource } from '../../src/audio/source';
+import { chooseRecorder, openAudioSource, openWavStream, type AudioSource } from '../../src/audio/source';
 import { encodeWav, encodeWavFormat, floatToInt16, loadClip } from '../../src/audio/wav';
 import { ExitCode, isUserError } from '../../src/util/errors';
 import { sine } from './spectrum';
@@ -144,4 +145,68 @@ test('a missing recorder is a dependency error naming the package to install, no
   } finally {
     process.env.PATH = saved;
   }
+});
+
+/** A readable that hands over `bytes` in pieces of `size`, like a pipe. */
+function pipeOf(bytes: Buffer, size: number): PassThrough {
+  const p = new PassThrough();
+  (async () => {
+    for (let i = 0; i < bytes.length; i += size) {
+      if (p.destroyed) return; // the reader stopped early (declared size reached)
+      p.write(bytes.subarray(i, i + size));
+      await new Promise((r) => setImmediate(r));
+    }
+    if (!p.destroyed) p.end();
+  })().catch((e: unknown) => p.destroy(e as Error));
+  return p;
+}
+
+async function pieces(raw: { pieces: AsyncIterable<Int16Array> }): Promise<Int16Array> {
+  const out: Int16Array[] = [];
+  for await (const p of raw.pieces) out.push(p);
+  return join(out);
+}
+
+test('a WAV on a pipe is read as a stream: same samples as the file, in any piece size, header split anywhere', async () => {
+  const dir = makeTempDir();
+  const left = sine(440, 44100, 0.5, 0.4);
+  const right = sine(1250, 44100, 0.5, 0.2);
+  const file = path.join(dir, 'st.wav');
+  const bytes = encodeWavFormat({ sampleRate: 44100, channels: 2, bitDepth: 24, sampleFormat: 'int', data: [left, right] });
+  fs.writeFileSync(file, bytes);
+  const want = join(await collect(await openAudioSource({ input: file })));
+  for (const size of [1, 7, 13, 4096, bytes.length]) {
+    const raw = await openWavStream('pipe', pipeOf(bytes, size), {}, () => false);
+    assert.match(raw.description, /^pipe pipe \(44100 Hz, 2 ch, 24-bit int -> 16000 Hz mono\)/);
+    assert.deepEqual(await pieces(raw), want, `piece size ${size}`);
+  }
+});
+
+test('a piped WAV stops at the size its header declares, or reads to the end when the size was never written', async () => {
+  const pcm = Int16Array.from({ length: 3000 }, (_, i) => (i * 37) % 20000);
+  const wav = encodeWav(pcm, 16000);
+  const junk = Buffer.alloc(1000, 0x55);
+  const declared = await openWavStream('p', pipeOf(Buffer.concat([wav, junk]), 500), {}, () => false);
+  assert.deepEqual(await pieces(declared), pcm, 'bytes after the declared data are not audio');
+  const streamed = Buffer.from(wav);
+  streamed.writeUInt32LE(0xffffffff, 40);
+  const open = await openWavStream('p', pipeOf(streamed, 333), {}, () => false);
+  assert.deepEqual(await pieces(open), pcm);
+});
+
+test('a pipe with nothing or not a WAV on it is an input error naming it', async () => {
+  await assert.rejects(openWavStream('/dev/fd/63', pipeOf(Buffer.alloc(0), 1), {}, () => false), (e: unknown) => isUserError(e) && e.exitCode === ExitCode.input && /\/dev\/fd\/63: the pipe delivered no data/.test(e.message));
+  await assert.rejects(openWavStream('/dev/stdin', pipeOf(Buffer.from('hello, this is text\n'), 4), {}, () => false), (e: unknown) => isUserError(e) && /\/dev\/stdin: not a WAV file/.test(e.message));
+});
+
+test('a real FIFO given as --input is read as a WAV stream', { skip: process.platform === 'win32' ? 'no FIFOs on Windows' : false }, async () => {
+  const dir = makeTempDir();
+  const pcm = Int16Array.from({ length: 5000 }, (_, i) => ((i * 7919) % 65536) - 32768);
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const writer = spawn('sh', ['-c', 'cat > "$1"', 'sh', fifo], { stdio: ['pipe', 'ignore', 'inherit'] });
+  writer.stdin.end(encodeWav(pcm, 16000));
+  const src = await openAudioSource({ input: fifo });
+  assert.match(src.description, /^pipe .*fifo \(16000 Hz, 1 ch, 16-bit int\)/);
+  assert.deepEqual(join(await collect(src)), pcm);
 });

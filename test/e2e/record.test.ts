@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, runKws, spawnKws } from '../helpers';
+import { spawn, spawnSync } from 'node:child_process';
+import { distRoot, kwsBin, makeTempDir, runKws, spawnKws } from '../helpers';
 import { decodeWav, encodeWav, encodeWavFormat } from '../../src/audio/wav';
 import { rmsInt } from '../../src/audio/level';
 import { createRng } from '../../src/util/rng';
@@ -163,7 +164,7 @@ test('kws fixed and kws record --fixed write clips of exactly N samples; the cut
     assert.equal(clip.length, 7000);
     assert.deepEqual(clip, x.slice(7000 * i, 7000 * (i + 1)), `${f} should be samples ${7000 * i}..`);
   });
-  assert.match(r.stderr, /Discarded the unfinished clip \(0\.125 of 0\.438 s\)/);
+  assert.match(r.stderr, /Discarded the unfinished clip \(2000 of 7000 samples\)/);
 
   const r2 = runKws(['record', 'stop', '--fixed', '5000', '--input', 'session.wav'], { cwd });
   assert.equal(r2.status, 0, r2.stderr);
@@ -315,4 +316,205 @@ test('every recording command has --help with defaults and examples', () => {
     if (cmd !== 'maxlen') assert.match(r.stdout, /--input <file>/);
   }
   assert.match(runKws(['record', '--help']).stdout, /--quiet-chunks <n>.*\(default: 7\)/s);
+});
+
+test('a WAV piped to --input /dev/stdin, or through a FIFO, is split exactly like the file', { skip: process.platform === 'win32' ? 'no /dev/stdin or FIFOs on Windows' : false }, () => {
+  const cwd = makeTempDir();
+  const x = session(100_000, BURSTS);
+  const wav = encodeWav(x, RATE);
+  fs.writeFileSync(path.join(cwd, 'session.wav'), wav);
+  const fromFile = runKws(['record', 'f', '--input', 'session.wav', '--json'], { cwd });
+  const fromPipe = runKws(['record', 'p', '--input', '/dev/stdin', '--json'], { cwd, input: wav });
+  assert.equal(fromPipe.status, 0, fromPipe.stderr);
+  assert.match(fromPipe.stderr, /from pipe \/dev\/stdin \(16000 Hz, 1 ch, 16-bit int\)/);
+  const starts = (out: string): number[] => out.trim().split('\n').map((l) => (JSON.parse(l) as { startSeconds: number }).startSeconds);
+  assert.deepEqual(starts(fromPipe.stdout), starts(fromFile.stdout));
+  assert.equal(starts(fromPipe.stdout).length, 3);
+
+  const fifo = path.join(cwd, 'fifo');
+  spawnSync('mkfifo', [fifo]);
+  const writer = spawn('sh', ['-c', 'cat session.wav > fifo'], { cwd, stdio: 'ignore' });
+  const viaFifo = runKws(['record', 'q', '--input', 'fifo', '--json'], { cwd });
+  writer.kill();
+  assert.equal(viaFifo.status, 0, viaFifo.stderr);
+  assert.deepEqual(starts(viaFifo.stdout), starts(fromFile.stdout));
+
+  const empty = runKws(['record', 'e', '--input', '/dev/stdin'], { cwd, input: '' });
+  assert.equal(empty.status, 3);
+  assert.match(empty.stderr, /\/dev\/stdin: the pipe delivered no data \(0 bytes\)/);
+});
+
+test('clips dropped by --min-sound: the advice is about --min-sound, not the threshold', () => {
+  const cwd = makeTempDir();
+  fs.writeFileSync(path.join(cwd, 'session.wav'), encodeWav(session(100_000, BURSTS), RATE));
+  const r = runKws(['record', 'm', '--input', 'session.wav', '--min-sound', '2'], { cwd });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /0 clips saved in predata\/m\/ \(3 dropped: sound shorter than --min-sound 2 s\)/);
+  assert.match(r.stderr, /lower --min-sound/);
+  assert.doesNotMatch(r.stderr, /threshold 30\. Check the level|lower --threshold/);
+  // Silence, by contrast, points at the threshold.
+  fs.writeFileSync(path.join(cwd, 'quiet.wav'), encodeWav(session(20_000, []), RATE));
+  const q = runKws(['record', 'q', '--input', 'quiet.wav'], { cwd });
+  assert.match(q.stderr, /No sound rose above the threshold 30 \(the loudest chunk was [0-9]\)/);
+});
+
+test('a flag that cannot apply is a usage error (exit 2) before anything is opened or printed', () => {
+  const cwd = makeTempDir();
+  fs.writeFileSync(path.join(cwd, 'session.wav'), encodeWav(session(20_000, []), RATE));
+  const w = ['--input', 'session.wav'];
+  const cases: [string[], RegExp][] = [
+    [['record', 'l', ...w, '--rate', '8000'], /--rate does not apply here: .*raw PCM on stdin/],
+    [['record', 'l', ...w, '--format', 'u8'], /--format does not apply/],
+    [['rms', ...w, '--channels', '2'], /--channels does not apply/],
+    [['rms', '--rate', '8000'], /--rate does not apply.*microphone/],
+    [['record', 'l', ...w, '--recorder', 'sox'], /--recorder does not apply/],
+    [['fixed', 'l', '100', ...w, '--device', 'hw:1'], /--device does not apply/],
+    [['record', 'l', '--realtime'], /--realtime does not apply.*microphone is always live/],
+    [['record', 'l', ...w, '--countdown', '5'], /--countdown does not apply here: it only applies with --fixed/],
+    [['record', 'l', ...w, '--onset'], /--onset does not apply here: it only applies with --fixed/],
+    [['record', 'l', ...w, '--fixed', '100', '--countdown', '1'], /--countdown does not apply here: the countdown is for the microphone only/],
+    [['record', 'l', ...w, '--fixed', '100', '--quiet-chunks', '3'], /--quiet-chunks does not apply/],
+    [['record', 'l', ...w, '--fixed', '100', '--threshold', '3'], /--threshold does not apply here: with --fixed the threshold only applies with --onset/],
+    [['fixed', 'l', '100', ...w, '--pre-roll', '3'], /--pre-roll does not apply here: it only applies with --onset/],
+    [['fixed', 'l', '100', ...w, '--threshold', '3'], /--threshold does not apply here: it only applies with --onset/],
+    [['record', 'l', ...w, '--post-roll', '9'], /--post-roll 9 is longer than --quiet-chunks 7/],
+  ];
+  for (const [args, re] of cases) {
+    const r = runKws(args, { cwd, env: { PATH: cwd } });
+    assert.equal(r.status, 2, `kws ${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re, `kws ${args.join(' ')}`);
+    assert.doesNotMatch(r.stderr, /Recording|Level of/, `kws ${args.join(' ')} started before refusing`);
+    assert.equal(r.stdout, '');
+  }
+  assert.ok(!fs.existsSync(path.join(cwd, 'predata')), 'no folder was created');
+  // The same flags where they do apply are accepted; a default post-roll is fitted to --quiet-chunks 1.
+  const ok = runKws(['record', 'l', '--input', '-', '--rate', '8000', '--format', 'u8', '--quiet-chunks', '1'], { cwd, input: Buffer.alloc(8000, 128) });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stderr, /a clip ends after 1 quiet chunk\./);
+  const fx = runKws(['fixed', 'l', '100', ...w, '--onset', '--pre-roll', '3', '--threshold', '5'], { cwd });
+  assert.equal(fx.status, 0, fx.stderr);
+});
+
+test('nothing is created when the source cannot open; a folder that cannot take files fails before recording', () => {
+  const cwd = makeTempDir();
+  const miss = runKws(['record', 'yes', '--input', 'missing.wav'], { cwd });
+  assert.equal(miss.status, 3);
+  const noRec = runKws(['fixed', 'yes', '100', '--recorder', 'arecord'], { cwd, env: { PATH: cwd } });
+  assert.equal(noRec.status, 4);
+  assert.ok(!fs.existsSync(path.join(cwd, 'predata')), 'predata/ created for a source that never opened');
+
+  fs.writeFileSync(path.join(cwd, 'session.wav'), encodeWav(session(100_000, BURSTS), RATE));
+  fs.writeFileSync(path.join(cwd, 'afile'), 'x');
+  const blocked = runKws(['record', 'yes', '--input', 'session.wav', '--dir', 'afile'], { cwd });
+  assert.equal(blocked.status, 3);
+  assert.match(blocked.stderr, /^kws: afile\/yes: cannot create the folder: a file is in the way/m);
+  assert.doesNotMatch(blocked.stderr, /Recording|\n\s+at /);
+});
+
+test('a read-only label folder is refused before recording starts (run as an unprivileged user)', (t) => {
+  const cwd = makeTempDir();
+  const asNobody = process.getuid?.() === 0 && spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, '-e', '0']).status === 0;
+  if (process.platform === 'win32' || (process.getuid?.() === 0 && !asNobody)) {
+    t.skip('root without runuser/nobody (or Windows): permission bits cannot deny root; see test/audio/clipwriter.test.ts');
+    return;
+  }
+  fs.chmodSync(cwd, 0o755);
+  fs.writeFileSync(path.join(cwd, 'session.wav'), encodeWav(session(100_000, BURSTS), RATE), { mode: 0o644 });
+  fs.mkdirSync(path.join(cwd, 'ro', 'lab'), { recursive: true, mode: 0o755 });
+  fs.chmodSync(path.join(cwd, 'ro', 'lab'), 0o555);
+  const args = [kwsBin, 'record', 'lab', '--input', 'session.wav', '--dir', 'ro'];
+  const r = asNobody
+    ? spawnSync('runuser', ['-u', 'nobody', '--', 'env', `KWS_DIST=${distRoot}`, process.execPath, ...args], { cwd, encoding: 'utf8' })
+    : spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: { ...process.env, KWS_DIST: distRoot } });
+  assert.equal(r.status, 3, r.stderr);
+  assert.match(r.stderr, /^kws: ro\/lab: cannot write in the folder: permission denied/m);
+  assert.doesNotMatch(r.stderr, /Recording|\n\s+at /);
+  assert.equal(r.stdout, '');
+});
+
+test('the recorder dying mid-session: the clip in progress is saved, the summary printed, then the error (exit 4)', { skip: process.platform === 'win32' ? 'uses a shell-script recorder' : false }, () => {
+  const cwd = makeTempDir();
+  const bin = path.join(cwd, 'bin');
+  fs.mkdirSync(bin);
+  // A stand-in for `rec`: delivers 2.5 s of audio, still sounding at the end, then fails
+  // the way a recorder does when its sound server is killed.
+  const x = session(40_000, [
+    [5_000, 12_000],
+    [25_000, 40_000],
+  ]);
+  fs.writeFileSync(path.join(bin, 'audio.raw'), Buffer.from(x.buffer));
+  fs.writeFileSync(path.join(bin, 'rec'), '#!/bin/sh\ncat "$(dirname "$0")/audio.raw"\necho "rec FAIL: pulseaudio: connection terminated" >&2\nexit 1\n', { mode: 0o755 });
+  const env = { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` };
+  const r = runKws(['record', 'yes', '--recorder', 'rec', '--json'], { cwd, env });
+  assert.equal(r.status, 4, r.stderr);
+  const clips = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { file: string; reason: string; samples: number; startSeconds: number });
+  assert.equal(clips.length, 2, r.stderr);
+  assert.equal(clips[1]?.reason, 'end-of-input');
+  const last = readValid(path.join(cwd, clips[1]?.file as string));
+  assert.equal(indexOf(x, last) + last.length, 40_000, 'the partial clip runs to the last sample the recorder delivered');
+  const summary = r.stderr.indexOf('2 clips saved in predata/yes/');
+  const failure = r.stderr.indexOf('kws: the microphone recorder `rec` exited with code 1');
+  assert.ok(summary >= 0 && failure > summary, r.stderr);
+  assert.match(r.stderr, /pulseaudio: connection terminated/);
+
+  const f = runKws(['fixed', 'no', '16000', '--recorder', 'rec', '--countdown', '0'], { cwd, env });
+  assert.equal(f.status, 4, f.stderr);
+  assert.equal(wavFiles(path.join(cwd, 'predata', 'no')).length, 2);
+  assert.match(f.stderr, /Discarded the unfinished clip \(8000 of 16000 samples\)\.\n2 clips of 16000 samples saved in predata\/no\/\nkws: the microphone recorder `rec` exited/);
+});
+
+test('kws rms --save warns when the room was not quiet; KWS_CONFIG naming a missing file is exit 3', () => {
+  const cwd = makeTempDir();
+  fs.writeFileSync(path.join(cwd, 'talk.wav'), encodeWav(session(3 * RATE, [[10_000, 20_000]]), RATE));
+  const s = runKws(['rms', '--save', '--input', 'talk.wav'], { cwd });
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stderr, /warning: the room was not quiet: a sound was heard while measuring/);
+  const c = runKws(['record', 'yes', '--input', 'talk.wav'], { cwd, env: { KWS_CONFIG: path.join(cwd, 'nonexistent.json') } });
+  assert.equal(c.status, 3);
+  assert.match(c.stderr, /nonexistent\.json: no such file \(KWS_CONFIG points to it\)/);
+});
+
+test('Ctrl+C with no clip in progress says so instead of "saving the clip in progress"', async () => {
+  const cwd = makeTempDir();
+  const child = spawnKws(['record', 'yes', '--input', '-'], { cwd });
+  const exited = exitOf(child);
+  const started = waitFor(child.stderr as NodeJS.ReadableStream, (s) => s.includes('a clip ends after'), 20_000);
+  child.stdin?.write(Buffer.from(session(8000, []).buffer));
+  const head = await started;
+  await new Promise((r) => setTimeout(r, 300));
+  const rest = waitFor(child.stderr as NodeJS.ReadableStream, (s) => s.includes('clips saved'), 20_000);
+  child.kill('SIGINT');
+  const tail = await rest;
+  assert.equal(await exited, 0);
+  assert.match(head + tail, /Ctrl\+C: stopping \(no clip was in progress\)/);
+  assert.doesNotMatch(head + tail, /saving the clip in progress/);
+});
+
+test('fixed --help credits the rounding to the original mic.py', () => {
+  assert.match(runKws(['fixed', '--help']).stdout, /the original mic\.py rounded up/);
+});
+
+test('a full disk while saving: one kws: line naming the folder, exit 3, no temporary file left', (t) => {
+  const cwd = makeTempDir();
+  const disk = path.join(cwd, 'disk');
+  fs.mkdirSync(disk);
+  // A real full disk needs a tiny filesystem: a 64 KiB tmpfs (root with mount rights only).
+  const mounted = process.platform === 'linux' && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk]).status === 0;
+  if (!mounted) {
+    t.skip('cannot mount a small tmpfs here (needs root); test/audio/clipwriter.test.ts checks the message with a simulated ENOSPC');
+    return;
+  }
+  try {
+    fs.writeFileSync(path.join(cwd, 'session.wav'), encodeWav(session(100_000, BURSTS), RATE));
+    const r = runKws(['record', 'yes', '--input', 'session.wav', '--dir', 'disk'], { cwd });
+    assert.equal(r.status, 3, r.stderr);
+    assert.match(r.stderr, /^1 clip saved in disk\/yes\/ before the error\nkws: disk\/yes: cannot save a \d\.\d{3} s clip: the disk is full\n/m);
+    assert.equal((r.stderr.match(/^kws:/gm) ?? []).length, 1);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    const left = fs.readdirSync(path.join(disk, 'yes'));
+    assert.equal(left.length, 1, left.join(', '));
+    readValid(path.join(disk, 'yes', left[0] as string));
+  } finally {
+    spawnSync('umount', [disk]);
+  }
 });
