@@ -1,0 +1,165 @@
+/**
+ * im2col / col2im for NHWC 2-D convolutions, in plain typed-array loops.
+ *
+ * Why these exist: the stock WASM backend of TensorFlow.js has no Conv2DBackpropFilter kernel, and its
+ * XNNPACK convolutions are slow for the shapes kws trains (one input channel, wide 4x10 kernels, or
+ * very long 1-D signals). Rewriting a convolution as one matrix multiply over an im2col matrix lets
+ * the WASM backend's fast GEMM do all the arithmetic; the loops here only move memory.
+ *
+ * Geometry is TensorFlow's (Conv2DInfo from backend_util.computeConv2DInfo): output position
+ * (oh, ow) reads input rows oh*strideH + kh*dilH - padTop and columns ow*strideW + kw*dilW - padLeft,
+ * zeros outside the input.
+ *
+ * Owner: model core.
+ */
+
+export interface ConvGeometry {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outH: number;
+  outW: number;
+  outC: number;
+  kH: number;
+  kW: number;
+  strideH: number;
+  strideW: number;
+  dilH: number;
+  dilW: number;
+  padTop: number;
+  padLeft: number;
+}
+
+/** Number of im2col columns (kH*kW*inC): the reduction size of the forward GEMM. */
+export function patchSize(g: ConvGeometry): number {
+  return g.kH * g.kW * g.inC;
+}
+
+/**
+ * Fill `cols` (row-major [(b1-b0)*outH*outW, kH*kW*inC]) with the patches of images b0..b1-1:
+ * row = output position, column = (kh, kw, ci), the filter's own layout, so that
+ * cols . filter[kH*kW*inC, outC] is the convolution output in NHWC order.
+ */
+export function im2colRows(x: Float32Array, g: ConvGeometry, b0: number, b1: number, cols: Float32Array): void {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
+  const K = kH * kW * inC;
+  const rowW = inW * inC;
+  const imgSize = inH * rowW;
+  let r = 0;
+  for (let b = b0; b < b1; b++) {
+    const xb = b * imgSize;
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * strideH - padTop;
+      for (let ow = 0; ow < outW; ow++, r++) {
+        const iw0 = ow * strideW - padLeft;
+        let o = r * K;
+        for (let kh = 0; kh < kH; kh++) {
+          const ih = ih0 + kh * dilH;
+          if (ih < 0 || ih >= inH) {
+            cols.fill(0, o, o + kW * inC);
+            o += kW * inC;
+            continue;
+          }
+          const xr = xb + ih * rowW;
+          for (let kw = 0; kw < kW; kw++) {
+            const iw = iw0 + kw * dilW;
+            if (iw < 0 || iw >= inW) {
+              for (let c = 0; c < inC; c++) cols[o++] = 0;
+            } else {
+              const xi = xr + iw * inC;
+              for (let c = 0; c < inC; c++) cols[o++] = x[xi + c] as number;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Fill `colsT` (row-major [kH*kW*inC, (b1-b0)*outH*outW]) with the transposed patch matrix of
+ * images b0..b1-1, so that colsT . dy[(b1-b0)*outH*outW, outC] is the filter gradient in the filter's
+ * [kH, kW, inC, outC] layout. Rows are written contiguously along the output width, which is the
+ * fast direction for both reads and writes when inC is small (the common case in kws).
+ */
+export function im2colTransposed(x: Float32Array, g: ConvGeometry, b0: number, b1: number, colsT: Float32Array): void {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
+  const N = (b1 - b0) * outH * outW;
+  const rowW = inW * inC;
+  const imgSize = inH * rowW;
+  // Valid output-column range for each kw is the same for every row: compute it once.
+  for (let kh = 0; kh < kH; kh++) {
+    for (let kw = 0; kw < kW; kw++) {
+      const off = kw * dilW - padLeft;
+      // ow valid when 0 <= ow*strideW + off < inW.
+      const owLo = Math.max(0, Math.ceil(-off / strideW));
+      const owHi = Math.min(outW, Math.floor((inW - 1 - off) / strideW) + 1);
+      for (let c = 0; c < inC; c++) {
+        const row = ((kh * kW + kw) * inC + c) * N;
+        let o = row;
+        for (let b = b0; b < b1; b++) {
+          const xb = b * imgSize + c;
+          for (let oh = 0; oh < outH; oh++) {
+            const ih = oh * strideH - padTop + kh * dilH;
+            if (ih < 0 || ih >= inH || owHi <= owLo) {
+              colsT.fill(0, o, o + outW);
+              o += outW;
+              continue;
+            }
+            for (let ow = 0; ow < owLo; ow++) colsT[o++] = 0;
+            const xr = xb + ih * rowW;
+            if (strideW === 1 && inC === 1) {
+              const start = xr + owLo + off;
+              colsT.set(x.subarray(start, start + (owHi - owLo)), o);
+              o += owHi - owLo;
+            } else {
+              for (let ow = owLo; ow < owHi; ow++) colsT[o++] = x[xr + (ow * strideW + off) * inC] as number;
+            }
+            for (let ow = owHi; ow < outW; ow++) colsT[o++] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Scatter-add `cols` (row-major [(b1-b0)*outH*outW, kH*kW*inC], the gradient with respect to the
+ * im2col matrix) back onto images b0..b1-1 of `dx` (NHWC), which the caller has zeroed: the input
+ * gradient of a convolution is col2im(dy . filter^T).
+ */
+export function col2imRows(cols: Float32Array, g: ConvGeometry, b0: number, b1: number, dx: Float32Array): void {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
+  const K = kH * kW * inC;
+  const rowW = inW * inC;
+  const imgSize = inH * rowW;
+  let r = 0;
+  for (let b = b0; b < b1; b++) {
+    const xb = b * imgSize;
+    for (let oh = 0; oh < outH; oh++) {
+      const ih0 = oh * strideH - padTop;
+      for (let ow = 0; ow < outW; ow++, r++) {
+        const iw0 = ow * strideW - padLeft;
+        let o = r * K;
+        for (let kh = 0; kh < kH; kh++) {
+          const ih = ih0 + kh * dilH;
+          if (ih < 0 || ih >= inH) {
+            o += kW * inC;
+            continue;
+          }
+          const xr = xb + ih * rowW;
+          for (let kw = 0; kw < kW; kw++) {
+            const iw = iw0 + kw * dilW;
+            if (iw < 0 || iw >= inW) {
+              o += inC;
+            } else {
+              const xi = xr + iw * inC;
+              for (let c = 0; c < inC; c++) dx[xi + c] = (dx[xi + c] as number) + (cols[o++] as number);
+            }
+          }
+        }
+      }
+    }
+  }
+}

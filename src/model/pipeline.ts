@@ -1,0 +1,498 @@
+/**
+ * `kws train` from start to finish: scan data/, split, load clips, compute (or
+ * reuse cached) features, normalise with training-split statistics, build and train
+ * the model, then write the model folder, stats/NAME.json and the HTML report.
+ *
+ * Order matters for "nothing half-written": every check that can fail on user input
+ * (data layout, names already taken, corrupt WAVs, over-long clips) runs before the
+ * first byte of output is written, and the outputs are published last, each by an
+ * atomic rename, with the model folder removed again if a later write fails.
+ *
+ * Owner: training.
+ */
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { ArchName, DatasetSummary, ModelMetadata, ModelType, TrainingSettings } from './metadata';
+import { featureSize, modelInputShape, describeSpec, type FeatureSpec } from '../features/spec';
+import { FeatureExtractor } from '../features/extract';
+import { loadClip } from '../audio/wav';
+import { computeStats, Normalizer, statsToJson, type NormStats } from '../features/normalize';
+import { initBackend, tfjsNodeResolvable, type BackendChoice, type BackendInfo, type TF } from './backend';
+import { clipsPerLabel, fingerprintClips, scanDataset, type ClipRef, type Dataset } from './dataset';
+import { checkSplit, splitClips, type Split, type SplitBy } from './split';
+import { augmentClip, defaultAugmentOptions } from './augment';
+import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
+import { trainLoop, type EpochLog } from './train';
+import { argmaxRows, evaluatePredictions, type Evaluation } from './evaluate';
+import { renderReport } from './report';
+import { inputError, usageError, UserError, ExitCode } from '../util/errors';
+import { listWavFiles, pathExists, writeFileAtomic, isDirectory, publishNoClobber, tempPathFor } from '../util/fsutil';
+import { createProgress, formatSeconds } from '../util/progress';
+import { createRng, type Rng } from '../util/rng';
+import { VERSION } from '../version';
+import { fitToWindow } from '../features/window';
+
+type LayersModel = import('@tensorflow/tfjs').LayersModel;
+
+/** The folder-name prefix of each type's default model name, as the notebooks named them. */
+export const NAME_PREFIX: Record<ModelType, string> = { mfcc: 'mfccmodel', spectrogram: 'specmodel', raw: '1dconv' };
+
+export interface TrainOptions {
+  type: ModelType;
+  arch: ArchName;
+  dataDir: string;
+  name?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  valSplit?: number;
+  splitBy?: SplitBy;
+  seed: number;
+  /** undefined = the architecture's default (on for 'default', off for 'seed'). */
+  augment?: boolean;
+  noiseDir?: string;
+  backend: BackendChoice;
+  modelsDir: string;
+  statsDir: string;
+  /** Feature cache folder, or null for no cache. */
+  cacheDir: string | null;
+  /** Cut clips longer than the window (centre) instead of refusing them. */
+  crop: boolean;
+  tensorboardDir?: string;
+  quiet?: boolean;
+  /** Experiments only (not a CLI flag): train a subset, another spec, another builder. */
+  maxClipsPerLabel?: number;
+  specOverride?: FeatureSpec;
+  buildModelOverride?: (tf: TF, inputShape: number[], numClasses: number, seed: number) => LayersModel;
+  /** Experiments only: do not write anything. */
+  dryRun?: boolean;
+}
+
+export interface TrainResult {
+  name: string;
+  type: ModelType;
+  arch: ArchName;
+  backend: string;
+  modelDir: string | null;
+  statsFile: string | null;
+  reportFile: string | null;
+  labels: string[];
+  trainClips: number;
+  valClips: number;
+  splitBy: SplitBy;
+  augment: boolean;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  valAccuracy: number | null;
+  trainAccuracy: number | null;
+  secondsPerEpoch: number;
+  featureSeconds: number;
+  featureCache: 'hit' | 'miss' | 'off';
+  history: EpochLog[];
+  validation: Evaluation | null;
+}
+
+export interface ArchDefaultsLike {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  featureSpec: FeatureSpec;
+  valSplit?: number;
+  augment?: boolean;
+}
+
+const log = (quiet: boolean | undefined, msg: string): void => {
+  if (!quiet) process.stderr.write(`${msg}\n`);
+};
+
+/** A model name becomes a folder and a file name: keep it to safe characters. */
+export function checkModelName(name: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
+    throw usageError(`invalid model name '${name}'`, 'Use letters, digits, dot, dash and underscore (starting with a letter or digit).');
+  }
+}
+
+export function defaultModelName(type: ModelType, now = Date.now()): string {
+  return `${NAME_PREFIX[type]}${Math.floor(now / 1000)}`;
+}
+
+/**
+ * Fit a clip to the window the way inference does ('centre': pad short clips on both
+ * sides; long ones, allowed only with --crop, keep their loudest stretch), so the
+ * model trains on what it will be shown.
+ */
+export function fitClip(clip: Float32Array, windowSamples: number): Float32Array {
+  return clip.length === windowSamples ? clip : fitToWindow(clip, windowSamples, { mode: 'centre' });
+}
+
+/** Training-split normalisation statistics (features' computeStats over the chosen rows). */
+export function computeTrainStats(spec: FeatureSpec, x: Float32Array, rowSize: number, rows: readonly number[]): NormStats {
+  function* pick(): Generator<Float32Array> {
+    for (const r of rows) yield x.subarray(r * rowSize, (r + 1) * rowSize);
+  }
+  return computeStats(spec, pick());
+}
+
+/** Normalise every row of a features block in place, exactly as inference will. */
+export function applyStats(stats: NormStats, x: Float32Array, rowSize: number): void {
+  const n = new Normalizer(stats);
+  for (let o = 0; o < x.length; o += rowSize) n.apply(x.subarray(o, o + rowSize));
+}
+
+interface LoadedClips {
+  audio: Float32Array[];
+}
+
+async function loadClips(ds: Dataset, clips: ClipRef[], windowSamples: number, sampleRate: number, crop: boolean, quiet?: boolean): Promise<LoadedClips> {
+  const progress = createProgress('reading clips', clips.length, { quiet });
+  const audio: Float32Array[] = [];
+  const tooLong: string[] = [];
+  for (const [i, c] of clips.entries()) {
+    const a = await loadClip(c.path, sampleRate);
+    if (a.length > windowSamples) tooLong.push(`${c.relPath} (${(a.length / sampleRate).toFixed(2)} s)`);
+    audio.push(a);
+    progress.update(i + 1);
+  }
+  progress.done();
+  if (tooLong.length > 0 && !crop) {
+    const secs = (windowSamples / sampleRate).toFixed(3).replace(/\.?0+$/, '');
+    throw inputError(
+      `${tooLong.length} clip(s) in ${ds.root} are longer than the model's ${secs} s window: ${tooLong.slice(0, 5).join(', ')}${tooLong.length > 5 ? ', ...' : ''}`,
+      'Cut them to one word each (kws fixed makes fixed-length clips), or pass --crop to keep the loudest window-length stretch of each.',
+    );
+  }
+  return { audio };
+}
+
+function featuresOf(extractor: { compute(w: Float32Array, out?: Float32Array): Float32Array }, audio: readonly Float32Array[], windowSamples: number, rowSize: number, progressLabel: string | null, quiet?: boolean): Float32Array {
+  const x = new Float32Array(audio.length * rowSize);
+  const progress = progressLabel ? createProgress(progressLabel, audio.length, { quiet }) : null;
+  audio.forEach((a, i) => {
+    extractor.compute(fitClip(a, windowSamples), x.subarray(i * rowSize, (i + 1) * rowSize));
+    progress?.update(i + 1);
+  });
+  progress?.done();
+  return x;
+}
+
+async function loadNoise(noiseDir: string | undefined, ds: Dataset, split: Split, audio: Float32Array[], sampleRate: number): Promise<{ noise: Float32Array[]; source: string }> {
+  if (noiseDir !== undefined) {
+    if (!(await isDirectory(noiseDir))) throw inputError(`--noise folder not found: ${noiseDir}`, 'Give a folder of WAV recordings of background noise.');
+    const files = await listWavFiles(noiseDir);
+    if (files.length === 0) throw inputError(`--noise folder ${noiseDir} has no .wav files`);
+    const noise: Float32Array[] = [];
+    for (const f of files) noise.push(await loadClip(f, sampleRate));
+    return { noise, source: `${files.length} file(s) in ${noiseDir}` };
+  }
+  // Only training-split background clips: mixing validation clips into training
+  // would leak them.
+  const bgLabel = ds.labels.indexOf('_background_');
+  if (bgLabel < 0) return { noise: [], source: 'none (no _background_ label and no --noise DIR)' };
+  const noise = split.train.filter((i) => ds.clips[i]?.labelIndex === bgLabel).map((i) => audio[i] as Float32Array);
+  return { noise, source: `${noise.length} training clip(s) of _background_` };
+}
+
+async function resolveDefaults(type: ModelType, arch: ArchName): Promise<ArchDefaultsLike> {
+  const mod = await import('./architectures.js');
+  return mod.archDefaults(type, arch);
+}
+
+function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; backend: string }): TrainingSettings {
+  return {
+    arch: o.arch,
+    epochs: o.epochs,
+    batchSize: o.batchSize,
+    learningRate: o.learningRate,
+    valSplit: o.valSplit,
+    splitBy: o.splitBy === 'voice' ? 'group' : 'clip',
+    seed: o.seed,
+    augment: o.augment,
+    backend: o.backend,
+  };
+}
+
+export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
+  const t0 = Date.now();
+  const defaults = await resolveDefaults(opts.type, opts.arch);
+  const spec = opts.specOverride ?? defaults.featureSpec;
+  const epochs = opts.epochs ?? defaults.epochs;
+  const batchSize = opts.batchSize ?? defaults.batchSize;
+  const learningRate = opts.learningRate ?? defaults.learningRate;
+  const valSplit = opts.valSplit ?? defaults.valSplit ?? (opts.arch === 'seed' ? 0.4 : 0.2);
+  const augment = opts.augment ?? defaults.augment ?? opts.arch === 'default';
+  if (!Number.isInteger(epochs) || epochs < 1) throw usageError(`--epochs must be a whole number >= 1, got ${epochs}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw usageError(`--batch-size must be a whole number >= 1, got ${batchSize}`);
+  if (!(valSplit >= 0 && valSplit < 1)) throw usageError(`--val-split must be at least 0 and below 1, got ${valSplit}`);
+
+  // 1. Everything that can be refused is refused before anything is written.
+  const name = opts.name ?? defaultModelName(opts.type);
+  checkModelName(name);
+  const modelDir = path.resolve(opts.modelsDir, name);
+  const statsFile = path.resolve(opts.statsDir, `${name}.json`);
+  if (!opts.dryRun) {
+    if (await pathExists(modelDir)) throw usageError(`a model named ${name} already exists (${modelDir})`, 'Choose another --name; kws never overwrites a model.');
+    if (await pathExists(statsFile)) throw usageError(`stats for a model named ${name} already exist (${statsFile})`, 'Choose another --name; kws never overwrites a model.');
+  }
+  if (opts.tensorboardDir !== undefined) {
+    if (!tfjsNodeResolvable().ok) {
+      throw new UserError('--tensorboard needs @tensorflow/tfjs-node, which is not installed', {
+        exitCode: ExitCode.dependency,
+        hint: 'Install it (npm install @tensorflow/tfjs-node, needs internet), or leave out --tensorboard: the HTML report in the model folder shows the same curves.',
+      });
+    }
+  }
+
+  const ds = await scanDataset(opts.dataDir);
+  if (opts.maxClipsPerLabel !== undefined) {
+    const keep: ClipRef[] = [];
+    for (const l of ds.labels) keep.push(...ds.clips.filter((c) => c.label === l).slice(0, opts.maxClipsPerLabel));
+    ds.clips = keep;
+    ds.fingerprint = fingerprintClips(keep);
+  }
+  const splitBy: SplitBy = opts.splitBy ?? 'clip';
+  if (splitBy === 'voice' && ds.groupSource === 'none') {
+    throw usageError(
+      `--split-by voice needs to know who speaks in each clip, but ${opts.dataDir} has no manifest.csv with a voice column and no file names like SPEAKER__name.wav`,
+      'Add manifest.csv (columns file,voice) to the data folder, name clips SPEAKER__anything.wav, or use --split-by clip.',
+    );
+  }
+  const split = splitClips(ds.clips, { valFraction: valSplit, by: splitBy, seed: opts.seed });
+  checkSplit(split, ds.clips, ds.labels);
+  const counts = clipsPerLabel(ds);
+  log(opts.quiet, `data: ${ds.clips.length} clips, ${ds.labels.length} labels (${ds.labels.map((l) => `${l} ${counts[l]}`).join(', ')})`);
+  const few = ds.labels.filter((l) => (counts[l] ?? 0) < 50);
+  if (few.length > 0) {
+    // The original's README: 150 clips per sound gave about 92 %, 350 gave 98-99 %.
+    log(opts.quiet, `note: few clips for ${few.map((l) => `${l} (${counts[l]})`).join(', ')}; a few hundred per label train much better models`);
+  }
+  log(opts.quiet, `split: ${split.train.length} training, ${split.val.length} validation clips (by ${splitBy}${splitBy === 'voice' ? `, groups from ${ds.groupSource}` : ''}, seed ${opts.seed})`);
+
+  // 2. Audio and features.
+  const rowSize = featureSize(spec);
+  const inputShape = modelInputShape(spec);
+  const tFeat = Date.now();
+  const loaded = await loadClips(ds, ds.clips, spec.windowSamples, spec.sampleRate, opts.crop, opts.quiet);
+  const extractor = new FeatureExtractor(spec);
+  let features: Float32Array;
+  let cacheState: TrainResult['featureCache'] = 'off';
+  if (opts.cacheDir !== null) {
+    const key = featureCacheKey({ spec, fit: 'centre', clips: ds.clips });
+    const cached = await readFeatureCache(opts.cacheDir, key);
+    if (cached && cached.count === ds.clips.length && cached.rowSize === rowSize) {
+      features = cached.data;
+      cacheState = 'hit';
+      log(opts.quiet, `features: reused ${path.join(opts.cacheDir, `features-${key}.f32`)}`);
+    } else {
+      features = featuresOf(extractor, loaded.audio, spec.windowSamples, rowSize, 'features', opts.quiet);
+      await writeFeatureCache(opts.cacheDir, key, { data: features, count: ds.clips.length, rowSize }, { spec, data: ds.root, clips: ds.clips.length });
+      cacheState = 'miss';
+    }
+  } else {
+    features = featuresOf(extractor, loaded.audio, spec.windowSamples, rowSize, 'features', opts.quiet);
+  }
+  const featureSeconds = (Date.now() - tFeat) / 1000;
+
+  const stats = computeTrainStats(spec, features, rowSize, split.train);
+  const gather = (x: Float32Array, idx: readonly number[]): Float32Array => {
+    const out = new Float32Array(idx.length * rowSize);
+    idx.forEach((src, j) => out.set(x.subarray(src * rowSize, (src + 1) * rowSize), j * rowSize));
+    return out;
+  };
+  const trainX = gather(features, split.train);
+  applyStats(stats, trainX, rowSize);
+  const valX = gather(features, split.val);
+  applyStats(stats, valX, rowSize);
+  const trainY = Int32Array.from(split.train.map((i) => ds.clips[i]?.labelIndex ?? 0));
+  const valY = Int32Array.from(split.val.map((i) => ds.clips[i]?.labelIndex ?? 0));
+
+  let noiseSource = 'off';
+  let augmentFeatures: ((epoch: number) => Float32Array) | null = null;
+  if (augment) {
+    const { noise, source } = await loadNoise(opts.noiseDir, ds, split, loaded.audio, spec.sampleRate);
+    noiseSource = source;
+    const aopts = defaultAugmentOptions(spec.sampleRate);
+    const trainAudio = split.train.map((i) => fitClip(loaded.audio[i] as Float32Array, spec.windowSamples));
+    augmentFeatures = (epoch: number): Float32Array => {
+      // One generator per epoch, derived from the seed: epoch e is the same whatever ran before.
+      const rng: Rng = createRng((opts.seed * 1000003 + epoch * 7919) >>> 0);
+      const x = featuresOf(extractor, trainAudio.map((a) => augmentClip(a, noise, aopts, rng)), spec.windowSamples, rowSize, null);
+      applyStats(stats, x, rowSize);
+      return x;
+    };
+    log(opts.quiet, `augmentation: time shift +-${aopts.maxShift} samples, gain ${aopts.gainDb[0]}..${aopts.gainDb[1]} dB, noise ${aopts.snrDb[0]}..${aopts.snrDb[1]} dB SNR from ${source}`);
+  } else log(opts.quiet, 'augmentation: off');
+
+  // 3. Model.
+  const backend: BackendInfo = await initBackend(opts.backend);
+  const { tf } = backend;
+  log(opts.quiet, `backend: ${backend.name}${backend.note ? ` (${backend.note})` : ''}`);
+  let model: LayersModel;
+  if (opts.buildModelOverride) model = opts.buildModelOverride(tf, inputShape, ds.labels.length, opts.seed);
+  else {
+    const { buildModel } = await import('./architectures.js');
+    model = buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed: opts.seed });
+  }
+  log(opts.quiet, `model: ${opts.type}/${opts.arch}, ${model.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
+
+  const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
+  const tTrain = Date.now();
+  const batchProgress = process.stderr.isTTY && !opts.quiet ? { p: createProgress('  batch', 1, { quiet: true }) } : null;
+  const result = await trainLoop({
+    tf,
+    model,
+    inputShape,
+    numClasses: ds.labels.length,
+    epochs,
+    batchSize,
+    learningRate,
+    seed: opts.seed,
+    // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
+    schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
+    trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
+    trainLabels: trainY,
+    valFeatures: valX,
+    valLabels: valY,
+    onBatch: batchProgress
+      ? (done, total) => {
+          if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
+          batchProgress.p.update(done);
+          if (done === total) batchProgress.p.done();
+        }
+      : undefined,
+    onEpoch: (h) => {
+      const elapsed = (Date.now() - tTrain) / 1000;
+      const eta = (elapsed / h.epoch) * (h.epochs - h.epoch);
+      const val = h.valAcc === null ? '' : `  val_loss ${(h.valLoss ?? 0).toFixed(3)}  val_acc ${(100 * h.valAcc).toFixed(1)}%`;
+      log(opts.quiet, `epoch ${h.epoch}/${h.epochs}  loss ${h.loss.toFixed(3)}  acc ${(100 * h.acc).toFixed(1)}%${val}  ${h.seconds.toFixed(1)}s${h.epoch < h.epochs ? `  ETA ${formatSeconds(eta)}` : ''}`);
+      tb?.write(h);
+    },
+  });
+  const history = result.history;
+  const last = history[history.length - 1];
+  const validation = split.val.length > 0 ? evaluatePredictions(ds.labels, valY, argmaxRows(result.valProbs, ds.labels.length)) : null;
+  const secondsPerEpoch = history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, history.length);
+
+  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, backend: backend.name });
+  const datasetSummary: DatasetSummary = { fingerprint: ds.fingerprint, clipsPerLabel: counts, trainClips: split.train.length, valClips: split.val.length };
+  const createdAt = new Date().toISOString();
+  const meta: ModelMetadata = {
+    format: 'kws-model',
+    formatVersion: 1,
+    name,
+    type: opts.type,
+    labels: ds.labels,
+    featureSpec: spec,
+    stats,
+    training: settings,
+    dataset: datasetSummary,
+    metrics: { valAccuracy: last?.valAcc ?? null, trainAccuracy: last?.acc ?? null },
+    kwsVersion: VERSION,
+    createdAt,
+  };
+
+  const out: TrainResult = {
+    name,
+    type: opts.type,
+    arch: opts.arch,
+    backend: backend.name,
+    modelDir: null,
+    statsFile: null,
+    reportFile: null,
+    labels: ds.labels,
+    trainClips: split.train.length,
+    valClips: split.val.length,
+    splitBy,
+    augment,
+    epochs,
+    batchSize,
+    learningRate,
+    valAccuracy: last?.valAcc ?? null,
+    trainAccuracy: last?.acc ?? null,
+    secondsPerEpoch,
+    featureSeconds,
+    featureCache: cacheState,
+    history,
+    validation,
+  };
+  if (opts.dryRun) {
+    model.dispose();
+    return out;
+  }
+
+  // 4. Publish: model folder (atomic, never overwrites), then report and stats. If a later
+  // write fails, the model folder goes again so no model exists without its stats.
+  const report = renderReport({
+    name,
+    type: opts.type,
+    arch: opts.arch,
+    backend: backend.name,
+    createdAt,
+    featureDescription: describeSpec(spec),
+    settings: {
+      epochs,
+      'batch size': batchSize,
+      'learning rate': learningRate,
+      'validation split': `${valSplit} by ${splitBy}`,
+      seed: opts.seed,
+      augmentation: augment ? `on (noise: ${noiseSource})` : 'off',
+      backend: backend.name,
+      'seconds per epoch': secondsPerEpoch.toFixed(1),
+      'total seconds': ((Date.now() - t0) / 1000).toFixed(0),
+      'dataset fingerprint': ds.fingerprint,
+      'kws version': VERSION,
+    },
+    dataset: { clipsPerLabel: counts, trainClips: split.train.length, valClips: split.val.length, splitBy },
+    history,
+    validation,
+  });
+  const { saveModelFolder } = await import('./store.js');
+  await saveModelFolder(modelDir, model, meta);
+  try {
+    const reportFile = path.join(modelDir, 'report.html');
+    await writeFileAtomic(reportFile, report);
+    await writeStatsNoClobber(statsFile, stats, spec);
+    out.modelDir = modelDir;
+    out.statsFile = statsFile;
+    out.reportFile = reportFile;
+  } catch (err) {
+    await fsp.rm(modelDir, { recursive: true, force: true });
+    throw err;
+  }
+  model.dispose();
+  return out;
+}
+
+async function writeStatsNoClobber(file: string, stats: NormStats, spec: FeatureSpec): Promise<void> {
+  await fsp.mkdir(path.dirname(file), { recursive: true });
+  const tmp = tempPathFor(file);
+  await fsp.writeFile(tmp, `${JSON.stringify(statsToJson(stats, spec))}\n`);
+  await publishNoClobber(tmp, file);
+}
+
+interface TbWriter {
+  write(h: EpochLog): void;
+}
+
+/** Scalars for TensorBoard through tfjs-node's summary writer (only present with tfjs-node). */
+async function openTensorboard(tf: TF, dir: string): Promise<TbWriter> {
+  const nodeNs = (tf as unknown as { node?: { summaryFileWriter(d: string): { scalar(n: string, v: number, s: number): void; flush(): void } } }).node;
+  if (!nodeNs) {
+    throw new UserError('--tensorboard needs the tfjs-node backend, but another backend is running', {
+      exitCode: ExitCode.dependency,
+      hint: 'Use --backend tfjs-node (with @tensorflow/tfjs-node installed), or leave out --tensorboard.',
+    });
+  }
+  const train = nodeNs.summaryFileWriter(path.join(dir, 'train'));
+  const val = nodeNs.summaryFileWriter(path.join(dir, 'val'));
+  return {
+    write(h) {
+      train.scalar('loss', h.loss, h.epoch);
+      train.scalar('accuracy', h.acc, h.epoch);
+      if (h.valLoss !== null) val.scalar('loss', h.valLoss, h.epoch);
+      if (h.valAcc !== null) val.scalar('accuracy', h.valAcc, h.epoch);
+      train.flush();
+      val.flush();
+    },
+  };
+}

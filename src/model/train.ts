@@ -1,0 +1,166 @@
+/**
+ * The training loop: mini-batches in a seeded order, fresh augmentation each epoch,
+ * a warm-up then cosine-decayed learning rate, and a validation pass after every
+ * epoch. It knows nothing about files; src/model/pipeline.ts feeds it arrays.
+ *
+ * Why not model.fit(): fit() shuffles with Math.random (not reproducible) and
+ * cannot hand us new augmented features per epoch without re-creating tensors
+ * for the whole set at once.
+ *
+ * Owner: training.
+ */
+import type { TF } from './backend';
+import { createRng, shuffleInPlace } from '../util/rng';
+
+type LayersModel = import('@tensorflow/tfjs').LayersModel;
+
+export interface EpochLog {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  acc: number;
+  valLoss: number | null;
+  valAcc: number | null;
+  learningRate: number;
+  seconds: number;
+}
+
+export interface TrainLoopInput {
+  tf: TF;
+  model: LayersModel;
+  inputShape: number[];
+  numClasses: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  seed: number;
+  /** 'warmup-cosine' (default) or 'constant' (the notebooks' plain Adam). */
+  schedule?: 'warmup-cosine' | 'constant';
+  /** Training features for epoch `e` (0-based): count * rowSize floats, normalised. */
+  trainFeatures: (epoch: number) => Float32Array | Promise<Float32Array>;
+  trainLabels: Int32Array;
+  valFeatures: Float32Array;
+  valLabels: Int32Array;
+  onEpoch?: (log: EpochLog) => void;
+  onBatch?: (done: number, total: number) => void;
+}
+
+export interface TrainLoopResult {
+  history: EpochLog[];
+  /** Softmax outputs for the validation clips after the last epoch (valCount * numClasses). */
+  valProbs: Float32Array;
+}
+
+/** Warm up linearly over the first epoch, then decay along a cosine to 5 % of the peak. */
+export function learningRateAt(step: number, stepsPerEpoch: number, totalSteps: number, peak: number): number {
+  const warm = Math.max(1, Math.min(stepsPerEpoch, Math.floor(totalSteps / 4)));
+  if (step < warm) return (peak * (step + 1)) / warm;
+  const t = (step - warm) / Math.max(1, totalSteps - warm);
+  return peak * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t))));
+}
+
+/** Softmax outputs of `model` for `count` examples, in batches (bounded memory). */
+export function predictProbs(tf: TF, model: LayersModel, x: Float32Array, count: number, inputShape: number[], batch = 128): Float32Array {
+  const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const parts: Float32Array[] = [];
+  for (let s = 0; s < count; s += batch) {
+    const n = Math.min(batch, count - s);
+    const out = tf.tidy(() => {
+      const xt = tf.tensor(x.subarray(s * rowSize, (s + n) * rowSize), [n, ...inputShape]);
+      const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
+      return y.dataSync() as Float32Array;
+    });
+    parts.push(Float32Array.from(out));
+  }
+  const total = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    total.set(p, o);
+    o += p.length;
+  }
+  return total;
+}
+
+/** Mean cross-entropy and accuracy of softmax outputs against integer labels. */
+export function lossAndAccuracy(probs: Float32Array, labels: Int32Array, numClasses: number): { loss: number; acc: number } {
+  let loss = 0;
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i] as number;
+    let best = 0;
+    for (let c = 1; c < numClasses; c++) if ((probs[i * numClasses + c] as number) > (probs[i * numClasses + best] as number)) best = c;
+    if (best === y) correct++;
+    loss -= Math.log(Math.max(1e-7, probs[i * numClasses + y] as number));
+  }
+  const n = Math.max(1, labels.length);
+  return { loss: loss / n, acc: correct / n };
+}
+
+export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult> {
+  const { tf, model, inputShape, numClasses, epochs, batchSize, seed } = input;
+  const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const nTrain = input.trainLabels.length;
+  const nVal = input.valLabels.length;
+  const optimizer = tf.train.adam(input.learningRate);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  // Adam reads its learningRate field on every step; the schedule sets it per batch.
+  const setLr = (lr: number): void => {
+    (optimizer as unknown as { learningRate: number }).learningRate = lr;
+  };
+  const rng = createRng(seed ^ 0x5eed);
+  const stepsPerEpoch = Math.ceil(nTrain / batchSize);
+  const totalSteps = stepsPerEpoch * epochs;
+  const history: EpochLog[] = [];
+  let valProbs: Float32Array = new Float32Array(0);
+  let step = 0;
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    const t0 = Date.now();
+    const x = await input.trainFeatures(epoch);
+    const order = shuffleInPlace(Array.from({ length: nTrain }, (_, i) => i), rng);
+    let lossSum = 0;
+    let accSum = 0;
+    let lr = input.learningRate;
+    for (let b = 0; b < stepsPerEpoch; b++) {
+      const idx = order.slice(b * batchSize, Math.min(nTrain, (b + 1) * batchSize));
+      const xb = new Float32Array(idx.length * rowSize);
+      const yb = new Int32Array(idx.length);
+      idx.forEach((src, j) => {
+        xb.set(x.subarray(src * rowSize, (src + 1) * rowSize), j * rowSize);
+        yb[j] = input.trainLabels[src] as number;
+      });
+      lr = input.schedule === 'constant' ? input.learningRate : learningRateAt(step, stepsPerEpoch, totalSteps, input.learningRate);
+      setLr(lr);
+      const xt = tf.tensor(xb, [idx.length, ...inputShape]);
+      const yt = tf.tidy(() => tf.oneHot(tf.tensor1d(yb, 'int32'), numClasses).toFloat());
+      const res = await model.trainOnBatch(xt, yt);
+      xt.dispose();
+      yt.dispose();
+      const [l, a] = Array.isArray(res) ? res : [res, Number.NaN];
+      lossSum += (l as number) * idx.length;
+      accSum += (a as number) * idx.length;
+      step++;
+      input.onBatch?.(b + 1, stepsPerEpoch);
+    }
+    let valLoss: number | null = null;
+    let valAcc: number | null = null;
+    if (nVal > 0) {
+      valProbs = predictProbs(tf, model, input.valFeatures, nVal, inputShape);
+      const m = lossAndAccuracy(valProbs, input.valLabels, numClasses);
+      valLoss = m.loss;
+      valAcc = m.acc;
+    }
+    const log: EpochLog = {
+      epoch: epoch + 1,
+      epochs,
+      loss: lossSum / Math.max(1, nTrain),
+      acc: accSum / Math.max(1, nTrain),
+      valLoss,
+      valAcc,
+      learningRate: lr,
+      seconds: (Date.now() - t0) / 1000,
+    };
+    history.push(log);
+    input.onEpoch?.(log);
+  }
+  return { history, valProbs };
+}

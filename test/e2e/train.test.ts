@@ -1,0 +1,105 @@
+/**
+ * The real `kws train` binary on generated clips (a low hum, a high whistle and a rising
+ * chirp per label, at random positions and levels in noise), then `kws predict` on clips it
+ * never saw and `kws evaluate` on a held-out folder. Small enough to train in seconds.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeTempDir, runKws } from '../helpers';
+import { encodeWav, floatToInt16 } from '../../src/audio/wav';
+import { createRng, type Rng } from '../../src/util/rng';
+
+const SR = 16000;
+const LABELS = ['chirp', 'high', 'low'];
+
+function synth(label: string, rng: Rng, seconds = 1): Float32Array {
+  const n = Math.round(seconds * SR);
+  const x = new Float32Array(n);
+  const len = Math.round(SR * rng.uniform(0.3, 0.5));
+  const start = rng.int(n - len);
+  const amp = rng.uniform(0.1, 0.5);
+  const f0 = label === 'low' ? rng.uniform(250, 400) : label === 'high' ? rng.uniform(2500, 3500) : rng.uniform(500, 700);
+  let phase = 0;
+  for (let i = 0; i < len; i++) {
+    const f = label === 'chirp' ? f0 + (3000 * i) / len : f0;
+    phase += (2 * Math.PI * f) / SR;
+    const env = Math.sin((Math.PI * i) / len);
+    x[start + i] = amp * env * Math.sin(phase);
+  }
+  for (let i = 0; i < n; i++) x[i] = (x[i] as number) + 0.003 * rng.normal();
+  return x;
+}
+
+function writeSet(root: string, perLabel: number, seed: number): void {
+  const rng = createRng(seed);
+  for (const label of LABELS) {
+    fs.mkdirSync(path.join(root, label), { recursive: true });
+    for (let i = 0; i < perLabel; i++) {
+      fs.writeFileSync(path.join(root, label, `${label}_${i}.wav`), encodeWav(floatToInt16(synth(label, rng)), SR));
+    }
+  }
+}
+
+test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }, () => {
+  const dir = makeTempDir('kws-e2e-train-');
+  const data = path.join(dir, 'data');
+  writeSet(data, 14, 1);
+  const held = path.join(dir, 'held');
+  writeSet(held, 4, 2);
+  const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--cache-dir', path.join(dir, 'preproc')];
+  const trainArgs = (name: string, epochs: number): string[] =>
+    ['train', '--type', 'mfcc', '--name', name, '--epochs', String(epochs), '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25', ...common, '--json'];
+  const train = trainArgs('tones', 6);
+  const r = runKws(train, { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as { name: string; labels: string[]; valAccuracy: number; featureCache: string; modelDir: string; reportFile: string; statsFile: string; history: unknown[] };
+  assert.deepEqual(summary.labels, LABELS);
+  assert.equal(summary.history.length, 6);
+  assert.equal(summary.featureCache, 'miss');
+  // Progress and the closing lines go to stderr.
+  assert.match(r.stderr, /epoch 6\/6 .*val_acc/);
+  assert.match(r.stderr, /backend: (wasm|cpu|tensorflow)/);
+  assert.match(r.stderr, /saved model .*tones/);
+  assert.match(r.stderr, /final validation accuracy/);
+  for (const f of ['kws-model.json', 'model.json', 'weights.bin', 'report.html']) assert.ok(fs.existsSync(path.join(summary.modelDir, f)), f);
+  assert.ok(fs.existsSync(summary.statsFile));
+  const meta = JSON.parse(fs.readFileSync(path.join(summary.modelDir, 'kws-model.json'), 'utf8')) as { labels: string[]; training: { epochs: number; seed: number }; dataset: { fingerprint: string } };
+  assert.deepEqual(meta.labels, LABELS);
+  assert.equal(meta.training.epochs, 6);
+  assert.match(meta.dataset.fingerprint, /^[0-9a-f]{32}$/);
+  assert.match(fs.readFileSync(summary.reportFile, 'utf8'), /<svg /);
+
+  // Clips it never saw: each must come back with its own label.
+  const files = LABELS.flatMap((l) => [0, 1, 2, 3].map((i) => path.join(held, l, `${l}_${i}.wav`)));
+  const p = runKws(['predict', '--model', summary.modelDir, '--json', '--top', '2', ...files], { cwd: dir });
+  assert.equal(p.status, 0, p.stderr);
+  const preds = JSON.parse(p.stdout) as { file: string; label: string; probability: number; top: { label: string }[] }[];
+  assert.equal(preds.length, files.length);
+  const correct = preds.filter((q) => path.basename(path.dirname(q.file)) === q.label).length;
+  assert.ok(correct >= files.length - 1, `predict: ${correct}/${files.length} correct: ${p.stdout}`);
+  assert.equal(preds[0]?.top.length, 2);
+
+  const e = runKws(['evaluate', '--model', 'tones', '--models-dir', path.join(dir, 'models'), '--data', held], { cwd: dir });
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, /accuracy \d+\.\d% on 12 clips/);
+  assert.match(e.stdout, /confusion matrix/);
+
+  // Same clips, same spec: the cached features are reused; a touched clip invalidates them.
+  const again = runKws(trainArgs('tones2', 1), { cwd: dir });
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal((JSON.parse(again.stdout) as { featureCache: string }).featureCache, 'hit');
+  const touched = path.join(data, 'low', 'low_0.wav');
+  fs.utimesSync(touched, new Date(), new Date(Date.now() + 5000));
+  const third = runKws(trainArgs('tones3', 1), { cwd: dir });
+  assert.equal(third.status, 0, third.stderr);
+  assert.equal((JSON.parse(third.stdout) as { featureCache: string }).featureCache, 'miss');
+
+  // Never overwrite: the same name again is refused and the model is untouched.
+  const before = fs.readFileSync(path.join(summary.modelDir, 'weights.bin'));
+  const dup = runKws(train, { cwd: dir });
+  assert.equal(dup.status, 2);
+  assert.match(dup.stderr, /a model named tones already exists/);
+  assert.deepEqual(fs.readFileSync(path.join(summary.modelDir, 'weights.bin')), before);
+});
