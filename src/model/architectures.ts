@@ -84,9 +84,10 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
     };
   }
   return {
-    epochs: type === 'raw' ? 30 : 25,
+    // 40 epochs at a 3e-3 peak: at 1e-3 / 25 epochs validation accuracy was still climbing.
+    epochs: 40,
     batchSize: 32,
-    learningRate: 0.001,
+    learningRate: 0.003,
     featureSpec: defaultSpec(kind),
     description: `a small batch-normalised CNN with global pooling on ${kind === 'raw' ? 'raw 1 s audio' : `40-band ${kind} features`}`,
   };
@@ -198,8 +199,12 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       );
       if (pool) stack.push(L.maxPooling2d({ poolSize: 2 }));
     };
+    // Four blocks (16-32-64-64 filters), pooling after the first three: measured on a
+    // speaker-disjoint split of the shared keyword set, the fourth block added ~3 points
+    // over three (docs/training.md).
     block(16, true, true);
     block(32, true);
+    block(64, true);
     block(64, false);
     stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
   }

@@ -9,7 +9,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { encodeWav, decodeWav } from '../../src/audio/wav';
-import { makeTempDir, spawnKws } from '../helpers';
+import { makeTempDir, repoRoot, spawnKws } from '../helpers';
 import { startVirtualMic, vmicSkip, type VirtualMic } from '../vmic';
 
 const RATE = 16000;
@@ -60,6 +60,19 @@ describe('virtual microphone', { skip }, () => {
   });
   after(() => mic?.stop());
 
+  /** Seconds 2.5-13.5 of the shipped demo recording: "yes" at 3.7 s, "no" at 5.5 s, "go" at 12.2 s, two other words. */
+  function wordsExcerpt(): string {
+    const file = path.join(dir, 'words.wav');
+    if (fs.existsSync(file)) return file;
+    const demo = decodeWav(fs.readFileSync(path.join(repoRoot, 'assets', 'demo', 'stream.wav')), 'stream.wav');
+    const src = demo.data[0] as Float32Array;
+    const lead = RATE; // a second of silence while the recorder starts
+    const pcm = new Int16Array(lead + 11 * RATE);
+    for (let i = 0; i < 11 * RATE; i++) pcm[lead + i] = Math.round((src[Math.round(2.5 * RATE) + i] ?? 0) * 32768);
+    fs.writeFileSync(file, encodeWav(pcm, RATE));
+    return file;
+  }
+
   test('kws doctor finds the microphone through every recorder', async () => {
     const child = spawnKws(['doctor', '--json', '--dir', dir], { env: mic.env });
     const io = collect(child);
@@ -85,6 +98,27 @@ describe('virtual microphone', { skip }, () => {
       // A 0.3-amplitude sine has RMS 0.3*32767/sqrt(2) = 6951 on the original's integer scale.
       assert.ok(Math.max(...levels) > 6000, `loudest chunk ${Math.max(...levels)}`);
       assert.ok(Math.min(...levels) < 30, `quietest chunk ${Math.min(...levels)}`);
+    });
+
+    test(`kws stream sends the microphone to kws serve and the spoken words come back (${recorder})`, async () => {
+      const server = spawnKws(['serve', '-n', path.join(repoRoot, 'assets', 'demo', 'model'), '--port', '0']);
+      const srv = collect(server);
+      try {
+        await waitFor(() => /listening on udp [^\s]+:\d+/.test(srv.err()), 60_000, 'the server');
+        const port = /listening on udp [^\s]+:(\d+)/.exec(srv.err())?.[1] ?? '';
+        const client = spawnKws(['stream', '--json', '--host', '127.0.0.1', '-p', port, ...recArgs], { env: mic.env });
+        const io = collect(client);
+        await sleep(1500);
+        await mic.play(wordsExcerpt());
+        await sleep(1000);
+        client.kill('SIGINT');
+        assert.equal(await io.exit, 0, io.err());
+        const labels = io.out().trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { label: string }).label);
+        for (const word of ['yes', 'no', 'go']) assert.ok(labels.includes(word), `"${word}" not heard; hits: ${labels.join(', ')}\n${io.err()}`);
+      } finally {
+        server.kill('SIGINT');
+        await srv.exit;
+      }
     });
 
     test(`kws record splits two bursts into two clips (${recorder})`, async () => {

@@ -1,0 +1,40 @@
+/**
+ * The quick start's main job: `kws demo` serves the shipped model, streams the shipped
+ * recording through the real `kws stream`, scores the hits, and leaves nothing running.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { runKws } from '../helpers';
+
+function kwsServers(): string[] {
+  const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
+  return ps.split('\n').filter((l) => /bin\/kws serve/.test(l) && l.includes('--port 0'));
+}
+
+test('kws demo finds the keywords of the shipped recording and stops its server', () => {
+  const before = kwsServers();
+  const r = runKws(['demo', '--json'], { timeoutMs: 180_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as {
+    hits: { label: string; probability: number; t: number; word: { label: string } | null }[];
+    score: { keywords: number; detected: number; recall: number; falseHits: number };
+  };
+  assert.equal(out.score.keywords, 12, 'the shipped recording has 12 keywords');
+  // The shipped model found 10 of 12 with no false hit when it was made; leave some
+  // margin for backend differences, but a broken pipeline finds next to nothing.
+  assert.ok(out.score.recall >= 0.6, `recall ${out.score.recall}`);
+  assert.ok(out.score.falseHits <= 2, `false hits ${out.score.falseHits}`);
+  for (const h of out.hits) {
+    assert.ok(h.probability >= 0.6 && h.probability <= 1, `hit probability ${h.probability}`);
+    assert.ok(!h.label.startsWith('_'), 'hidden labels are not reported');
+  }
+  assert.deepEqual(kwsServers(), before, 'the demo server was stopped');
+});
+
+test('kws demo prints hits next to the words said and a one-line score', () => {
+  const r = runKws(['demo'], { timeoutMs: 180_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /hit (yes|no|stop|go)\s+0\.\d\d\s+ok\s+said "(yes|no|stop|go)" at \d+\.\d\d s/);
+  assert.match(r.stdout, /^score: \d+\/12 keywords found \(\d+ %\), \d+ false hits? in 60 s/m);
+});
