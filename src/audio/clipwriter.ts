@@ -11,7 +11,7 @@ import { randomInt } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { errnoCode, errorMessage, inputError, isUserError } from '../util/errors';
-import { dbfs, peakInt } from './level';
+import { dbfs, formatDbfs, peakInt } from './level';
 import { saveClip } from './wav';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
@@ -94,6 +94,22 @@ export class ClipWriter {
 }
 
 /**
+ * Open the audio source, then prepare the clips folder: in that order, so a missing file or
+ * recorder leaves no folder behind, and the folder is proved writable before any sound is
+ * read. If the folder fails, the source is stopped again.
+ */
+export async function openSourceThenFolder<S extends { stop(): void }>(writer: ClipWriter, open: () => Promise<S>): Promise<S> {
+  const source = await open();
+  try {
+    await writer.prepare();
+  } catch (err) {
+    source.stop();
+    throw err;
+  }
+  return source;
+}
+
+/**
  * A failure to create or write in a recordings folder, as a message a person can act on
  * (exit 3): the folder, what kws was doing, and the cause in words. Errors that are
  * already a UserError pass through; anything else is a bug and is rethrown as it is.
@@ -119,6 +135,19 @@ export function folderWriteError(dir: string, err: unknown, doing: string): unkn
     default:
       return inputError(`${shown}: cannot ${doing} (${code}: ${errorMessage(err)})`);
   }
+}
+
+/**
+ * What `kws record` and `kws fixed` print on stdout for each saved clip: one JSON object a
+ * line with --json (peakDbfs null for digital silence), else a line for people. One
+ * function, so the two commands' outputs cannot drift apart.
+ */
+export function savedClipLine(saved: SavedClip, o: { label: string; startSeconds: number; json: boolean; reason?: string; note?: string }): string {
+  if (o.json) {
+    const peakDbfs = Number.isFinite(saved.peakDbfs) ? Number(saved.peakDbfs.toFixed(2)) : null;
+    return `${JSON.stringify({ file: saved.file, label: o.label, samples: saved.samples, seconds: saved.seconds, peak: saved.peak, peakDbfs, startSeconds: o.startSeconds, reason: o.reason })}\n`;
+  }
+  return `saved ${relativeToCwd(saved.file)}  ${saved.seconds.toFixed(3)} s  peak ${formatDbfs(saved.peakDbfs)} dBFS${o.note ?? ''}\n`;
 }
 
 export function relativeToCwd(p: string): string {

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { errorMessage, inputError, isUserError } from '../util/errors';
 import { listWavFiles } from '../util/fsutil';
-import { fileReadError, parseWavLayout } from './wav';
+import { fileReadError, parseWavLayoutFd } from './wav';
 
 export interface ClipLength {
   file: string;
@@ -31,15 +31,7 @@ export function wavLength(file: string, targetRate = 16000): ClipLength {
   }
   try {
     const size = fs.fstatSync(fd).size;
-    const lay = parseWavLayout(
-      (offset, length) => {
-        const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
-        fs.readSync(fd, b, 0, b.length, offset);
-        return b;
-      },
-      size,
-      file,
-    );
+    const lay = parseWavLayoutFd(fd, size, file);
     const frames = lay.dataBytes / lay.blockAlign;
     const samples = lay.sampleRate === targetRate ? frames : Math.ceil((frames * targetRate) / lay.sampleRate - 1e-9);
     return { file, samples, sampleRate: lay.sampleRate };

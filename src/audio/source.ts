@@ -11,14 +11,14 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 // A static import (compiled to require): node-record-lpcm16 exports an object literal that
 // `await import()` cannot see named exports in. It is light, and this module is itself
 // loaded lazily by the commands.
 import { record } from 'node-record-lpcm16';
 import { ExitCode, UserError, inputError, isUserError, usageError } from '../util/errors';
 import { Resampler } from './resample';
-import { decodeSamples, fileReadError, floatToInt16, mixToMono, parseWavLayout, type SampleFormat, type WavLayout } from './wav';
+import { decodeSamples, fileReadError, floatToInt16, mixToMono, parseWavLayout, parseWavLayoutFd, type SampleFormat, type WavLayout } from './wav';
 
 export const SAMPLE_RATE = 16000;
 export const DEFAULT_CHUNK = 1024;
@@ -169,11 +169,16 @@ async function openMicrophone(opts: AudioSourceOptions, stopped: () => boolean):
   }
   const child = recording.process;
   const stream = recording.stream();
-  // node-record-lpcm16 attaches a 'data' listener (for its debug log), which puts the
-  // stream in flowing mode: audio arriving before our loop starts reading would be
-  // dropped. Paused, it is buffered until read (measured: a recorder that wrote 40000
-  // samples and exited at once sometimes gave 0 clips before this).
-  stream.pause();
+  // Read the recorder's output through our own PassThrough, piped at once:
+  // - node-record-lpcm16 attaches a 'data' listener (for its debug log), which puts the
+  //   stream in flowing mode, so audio arriving before our loop starts reading would be
+  //   dropped; the pipe buffers it instead.
+  // - the library emits 'error' on that stream when the recorder exits non-zero, possibly
+  //   while audio is still buffered; iterating the stream itself would then throw and drop
+  //   it (measured: a recorder that wrote 40000 samples and failed gave 0 clips in 1 of 4
+  //   runs). A pipe does not forward the error: the PassThrough ends only after all data.
+  const audio = new PassThrough();
+  stream.pipe(audio);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer | string) => {
     stderr = (stderr + d.toString()).slice(-2000);
@@ -201,10 +206,9 @@ async function openMicrophone(opts: AudioSourceOptions, stopped: () => boolean):
   async function* pieces(): AsyncGenerator<Int16Array> {
     let carry: Buffer = Buffer.alloc(0);
     try {
-      for await (const data of stream as AsyncIterable<Buffer | string>) {
+      for await (const data of audio as AsyncIterable<Buffer>) {
         clearTimeout(silentTimer);
-        const buf = typeof data === 'string' ? Buffer.from(data, 'binary') : data;
-        const all = carry.length ? Buffer.concat([carry, buf]) : buf;
+        const all = carry.length ? Buffer.concat([carry, data]) : data;
         const whole = all.length - (all.length % 2);
         carry = Buffer.from(all.subarray(whole));
         if (whole) yield bytesToInt16(all.subarray(0, whole));
@@ -301,15 +305,7 @@ async function openWavFile(file: string, opts: AudioSourceOptions, stopped: () =
   const size = st.size;
   let layout;
   try {
-    layout = parseWavLayout(
-      (offset, length) => {
-        const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
-        fs.readSync(fd, b, 0, b.length, offset);
-        return b;
-      },
-      size,
-      file,
-    );
+    layout = parseWavLayoutFd(fd, size, file);
   } catch (err) {
     fs.closeSync(fd);
     throw err;

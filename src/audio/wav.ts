@@ -13,7 +13,7 @@
  * patches the header at the end (wav.FileWriter) would only add a window in which a
  * crash leaves a file with a wrong header.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { errnoCode, inputError, UserError } from '../util/errors';
@@ -150,6 +150,19 @@ export function parseWavLayout(readAt: ReadAt, fileSize: number, name: string): 
   const layout: WavLayout = { sampleRate, channels, bitDepth, sampleFormat, dataOffset: data.offset, dataBytes, blockAlign, truncated: data.truncated || dataBytes !== data.size };
   if (data.declared !== undefined) layout.declaredDataBytes = data.declared - (data.declared % blockAlign);
   return layout;
+}
+
+/** parseWavLayout on an open regular file of `size` bytes: reads only the header chunks it walks. */
+export function parseWavLayoutFd(fd: number, size: number, name: string): WavLayout {
+  return parseWavLayout(
+    (offset, length) => {
+      const b = Buffer.alloc(Math.max(0, Math.min(length, size - offset)));
+      readSync(fd, b, 0, b.length, offset);
+      return b;
+    },
+    size,
+    name,
+  );
 }
 
 /**

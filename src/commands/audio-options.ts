@@ -3,33 +3,12 @@
  * so they mean the same thing everywhere. Light module: no audio code is loaded here.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { intArg } from './args';
 import { usageError } from '../util/errors';
 import type { AudioSourceOptions, Pace, RawFormat, RecorderChoice } from '../audio/source';
 
 const RECORDER_CHOICES: readonly RecorderChoice[] = ['auto', 'rec', 'arecord', 'sox'];
 const FORMAT_CHOICES: readonly RawFormat[] = ['s16le', 's16be', 'u8', 's8', 's24le', 's32le', 'f32le', 'f64le'];
-
-/** A commander parser for a whole number in [min, max]. */
-export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (!/^\s*-?\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be a whole number${max === Number.MAX_SAFE_INTEGER ? ` >= ${min}` : ` from ${min} to ${max}`}, got "${value}".`);
-    }
-    return n;
-  };
-}
-
-/** A commander parser for a number in [min, max]. */
-export function numberArg(name: string, min: number, max = Infinity): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be a number${max === Infinity ? ` >= ${min}` : ` from ${min} to ${max}`}, got "${value}".`);
-    }
-    return n;
-  };
-}
 
 export interface SourceFlagDefaults {
   /** How a file is delivered when neither --fast nor --realtime is given. */

@@ -1,4 +1,5 @@
 import { Option, type Command } from 'commander';
+import { numberArg } from './args';
 
 interface DemoFlags {
   model?: string;
@@ -15,7 +16,7 @@ export function define(program: Command): void {
     .command('demo')
     .description('see kws recognise words: serve the shipped model, stream a shipped recording, score the hits')
     .option('--realtime', 'stream at the pace of a live microphone (60 s) instead of as fast as possible')
-    .addOption(new Option('--threshold <p>', 'report a word when its probability reaches this').default(0.6).argParser(Number))
+    .addOption(new Option('--threshold <p>', 'report a word when its probability reaches this').default(0.6).argParser(numberArg('--threshold', 0, 1)))
     .option('--model <dir>', 'model folder to serve (default: the shipped demo model, assets/demo/model)')
     .option('--recording <wav>', 'recording to stream (default: assets/demo/stream.wav)')
     .option('--labels <json>', 'the words really said in the recording (default: beside the recording, NAME.labels.json)')

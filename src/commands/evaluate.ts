@@ -30,7 +30,6 @@ Examples:
       const backend = parseBackendChoice(o.backend);
       const { scanDataset } = await import('../model/dataset.js');
       const { Classifier } = await import('../model/classifier.js');
-      const { loadClip } = await import('../audio/wav.js');
       const { evaluatePredictions, formatEvaluation } = await import('../model/evaluate.js');
       const { createProgress } = await import('../util/progress.js');
       // Single-label folders are fine here (testing one word), so scan tolerates them.
@@ -43,21 +42,14 @@ Examples:
           `The model's labels are: ${clf.labels.join(', ')}. Remove or rename those folders.`,
         );
       }
-      const truth: number[] = [];
-      const predicted: number[] = [];
       const progress = createProgress('evaluating', ds.clips.length);
-      const CHUNK = 64;
-      for (let s = 0; s < ds.clips.length; s += CHUNK) {
-        const chunk = ds.clips.slice(s, s + CHUNK);
-        const clips: Float32Array[] = [];
-        for (const c of chunk) clips.push(await loadClip(c.path, clf.spec.sampleRate));
-        clf.predictClips(clips).forEach((p, i) => {
-          truth.push(clf.labels.indexOf((chunk[i] as { label: string }).label));
-          predicted.push(clf.top(p).index);
-        });
-        progress.update(Math.min(ds.clips.length, s + CHUNK));
-      }
+      const probs = await clf.predictFiles(
+        ds.clips.map((c) => c.path),
+        (done) => progress.update(done),
+      );
       progress.done();
+      const truth = ds.clips.map((c) => clf.labels.indexOf(c.label));
+      const predicted = probs.map((p) => clf.top(p).index);
       const e = evaluatePredictions(clf.labels, truth, predicted);
       if (o.json) process.stdout.write(`${JSON.stringify({ model: clf.meta.name, data: ds.root, ...e }, null, 2)}\n`);
       else process.stdout.write(`model ${clf.meta.name} on ${ds.root}\n${formatEvaluation(e)}\n`);

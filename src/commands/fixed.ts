@@ -4,7 +4,8 @@
  */
 import { Option, type Command } from 'commander';
 import { inputError } from '../util/errors';
-import { addSourceOptions, checkLabel, checkSourceFlags, intArg, isMicrophone, numberArg, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { intArg, numberArg } from './args';
+import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 
 export interface FixedFlags extends SourceFlags {
   dir: string;
@@ -62,8 +63,7 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const { resolveSilenceThreshold } = await import('../util/config.js');
   const { openAudioSource, SAMPLE_RATE } = await import('../audio/source.js');
   const { FixedClipper } = await import('../audio/segmenter.js');
-  const { ClipWriter, relativeToCwd } = await import('../audio/clipwriter.js');
-  const { formatDbfs } = await import('../audio/level.js');
+  const { ClipWriter, openSourceThenFolder, relativeToCwd, savedClipLine } = await import('../audio/clipwriter.js');
   const { scanClips, summarizeLengths } = await import('../audio/dataset.js');
 
   let length = samplesArg;
@@ -80,15 +80,7 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  // The folder is made (and proved writable) only once the source has opened, so a
-  // missing file or recorder leaves nothing behind, and before any sound is read.
-  const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk });
-  try {
-    await writer.prepare();
-  } catch (err) {
-    source.stop();
-    throw err;
-  }
+  const source = await openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk }));
   const clipper = new FixedClipper({ length, mode: flags.onset ? 'onset' : 'back-to-back', threshold: threshold.value, preRollChunks: flags.preRoll });
   const err = process.stderr;
   const tty = Boolean(err.isTTY);
@@ -139,13 +131,7 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
           err.write('\r\x1b[2K');
           statusShown = false;
         }
-        if (flags.json) {
-          process.stdout.write(
-            `${JSON.stringify({ file: saved.file, label, samples: saved.samples, seconds: saved.seconds, peak: saved.peak, peakDbfs: Number.isFinite(saved.peakDbfs) ? Number(saved.peakDbfs.toFixed(2)) : null, startSeconds: clip.start / SAMPLE_RATE })}\n`,
-          );
-        } else {
-          process.stdout.write(`saved ${relativeToCwd(saved.file)}  ${saved.seconds.toFixed(3)} s  peak ${formatDbfs(saved.peakDbfs)} dBFS\n`);
-        }
+        process.stdout.write(savedClipLine(saved, { label, startSeconds: clip.start / SAMPLE_RATE, json: Boolean(flags.json) }));
         if (flags.maxClips !== undefined && writer.saved.length >= flags.maxClips) source.stop();
       }
       const n = writer.saved.length + 1;

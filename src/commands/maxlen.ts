@@ -4,7 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { ExitCode, UserError } from '../util/errors';
-import { numberArg } from './audio-options';
+import { numberArg } from './args';
 
 interface MaxlenFlags {
   dir: string;

@@ -34,24 +34,14 @@ Examples:
       const { parseBackendChoice } = await import('../model/backend.js');
       const backend = parseBackendChoice(o.backend);
       const { Classifier } = await import('../model/classifier.js');
-      const { loadClip } = await import('../audio/wav.js');
       const clf = await Classifier.load(o.model, { backend, modelsDir: o.modelsDir });
-      const sr = clf.spec.sampleRate;
-      const results: { file: string; label: string; probability: number; top: { label: string; probability: number }[] }[] = [];
-      // Read and classify in chunks: bounded memory for thousands of files, one inference call per chunk.
-      const CHUNK = 64;
-      for (let s = 0; s < files.length; s += CHUNK) {
-        const chunk = files.slice(s, s + CHUNK);
-        const clips: Float32Array[] = [];
-        for (const f of chunk) clips.push(await loadClip(f, sr));
-        const probs = clf.predictClips(clips);
-        probs.forEach((p, i) => {
-          const order = Array.from(p, (_v, j) => j).sort((a, b) => (p[b] as number) - (p[a] as number));
-          const top = order.slice(0, Math.min(k, p.length)).map((j) => ({ label: clf.labels[j] as string, probability: p[j] as number }));
-          const best = top[0] as { label: string; probability: number };
-          results.push({ file: chunk[i] as string, label: best.label, probability: best.probability, top });
-        });
-      }
+      const probs = await clf.predictFiles(files);
+      const results = probs.map((p, i) => {
+        const order = Array.from(p, (_v, j) => j).sort((a, b) => (p[b] as number) - (p[a] as number));
+        const top = order.slice(0, Math.min(k, p.length)).map((j) => ({ label: clf.labels[j] as string, probability: p[j] as number }));
+        const best = top[0] as { label: string; probability: number };
+        return { file: files[i] as string, label: best.label, probability: best.probability, top };
+      });
       if (o.json) {
         process.stdout.write(`${JSON.stringify(k > 1 ? results : results.map(({ top: _t, ...r }) => r), null, 2)}\n`);
         return;

@@ -4,7 +4,8 @@
  */
 import { Option, type Command } from 'commander';
 import { usageError } from '../util/errors';
-import { addSourceOptions, checkLabel, checkSourceFlags, intArg, isMicrophone, numberArg, optionGiven, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { intArg, numberArg } from './args';
+import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, optionGiven, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 import { runFixed, type FixedFlags } from './fixed';
 
 interface RecordFlags extends SourceFlags {
@@ -108,21 +109,13 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const { resolveSilenceThreshold } = await import('../util/config.js');
   const { openAudioSource, SAMPLE_RATE } = await import('../audio/source.js');
   const { SilenceSegmenter } = await import('../audio/segmenter.js');
-  const { ClipWriter, relativeToCwd } = await import('../audio/clipwriter.js');
-  const { formatDbfs, rmsInt } = await import('../audio/level.js');
+  const { ClipWriter, openSourceThenFolder, relativeToCwd, savedClipLine } = await import('../audio/clipwriter.js');
+  const { rmsInt } = await import('../audio/level.js');
 
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  // The folder is made (and proved writable) only once the source has opened, so a
-  // missing file or recorder leaves nothing behind, and before any sound is read.
-  const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk });
-  try {
-    await writer.prepare();
-  } catch (err) {
-    source.stop();
-    throw err;
-  }
+  const source = await openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk }));
   const seg = new SilenceSegmenter({
     threshold: threshold.value,
     quietChunks: flags.quietChunks,
@@ -152,14 +145,8 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
         err.write('\r\x1b[2K');
         statusShown = false;
       }
-      if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify({ file: saved.file, label, samples: saved.samples, seconds: saved.seconds, peak: saved.peak, peakDbfs: Number.isFinite(saved.peakDbfs) ? Number(saved.peakDbfs.toFixed(2)) : null, startSeconds: clip.start / SAMPLE_RATE, reason: clip.reason })}\n`,
-        );
-      } else {
-        const note = clip.reason === 'max-length' ? `  (cut at --max-length ${flags.maxLength} s)` : clip.reason === 'end-of-input' ? '  (ended by stop/end of input)' : '';
-        process.stdout.write(`saved ${relativeToCwd(saved.file)}  ${saved.seconds.toFixed(3)} s  peak ${formatDbfs(saved.peakDbfs)} dBFS${note}\n`);
-      }
+      const note = clip.reason === 'max-length' ? `  (cut at --max-length ${flags.maxLength} s)` : clip.reason === 'end-of-input' ? '  (ended by stop/end of input)' : '';
+      process.stdout.write(savedClipLine(saved, { label, startSeconds: clip.start / SAMPLE_RATE, json: Boolean(flags.json), reason: clip.reason, note }));
       if (flags.maxClips !== undefined && writer.saved.length >= flags.maxClips) source.stop();
     }
   };

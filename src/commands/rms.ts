@@ -4,7 +4,8 @@
  * the room and writes a suggested threshold to the project config.
  */
 import { Option, type Command } from 'commander';
-import { addSourceOptions, checkSourceFlags, numberArg, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { numberArg } from './args';
+import { addSourceOptions, checkSourceFlags, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 
 interface RmsFlags extends SourceFlags {
   json?: boolean;

@@ -4,7 +4,8 @@
  * server would (same windows, hop and detector), or scores the output of
  * `kws stream --json [--results]` saved to a file.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { numberArg } from './args';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { inputError, usageError, errnoCode } from '../util/errors';
@@ -23,14 +24,6 @@ interface ScoreFlags {
   modelsDir: string;
 }
 
-function numberIn(name: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number from ${min} to ${max}, got "${v}".`);
-    return n;
-  };
-}
-
 export function define(program: Command): void {
   program
     .command('score')
@@ -39,10 +32,10 @@ export function define(program: Command): void {
     .option('-n, --name <model>', 'run this model over the recording as `kws serve` would')
     .option('--hits <file>', 'instead of a model: score saved `kws stream --json` output (hits, or every result with --results)')
     .option('--labels <file>', 'the words in the recording: JSON list of {label, start_s, end_s} or an Audacity label track (default: RECORDING.labels.json, .labels.txt or .txt beside it)')
-    .addOption(new Option('--hop <ms>', 'classification hop, as kws serve --hop').argParser(numberIn('--hop', 10, 10_000)).default(256))
-    .addOption(new Option('--threshold <p>', 'as kws stream --threshold').argParser(numberIn('--threshold', 0, 1)).default(0.6))
-    .addOption(new Option('--refractory <seconds>', 'as kws stream --refractory').argParser(numberIn('--refractory', 0, 3600)).default(2))
-    .addOption(new Option('--tolerance <seconds>', 'a hit counts when it falls within this of a word with its label').argParser(numberIn('--tolerance', 0, 60)).default(1.5))
+    .addOption(new Option('--hop <ms>', 'classification hop, as kws serve --hop').argParser(numberArg('--hop', 10, 10_000)).default(256))
+    .addOption(new Option('--threshold <p>', 'as kws stream --threshold').argParser(numberArg('--threshold', 0, 1)).default(0.6))
+    .addOption(new Option('--refractory <seconds>', 'as kws stream --refractory').argParser(numberArg('--refractory', 0, 3600)).default(2))
+    .addOption(new Option('--tolerance <seconds>', 'a hit counts when it falls within this of a word with its label').argParser(numberArg('--tolerance', 0, 60)).default(1.5))
     .option('--sweep', 'also print the figures for thresholds 0.30 to 0.95')
     .option('--json', 'print the report as JSON on stdout')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tfjs-node', 'wasm', 'cpu']).default('auto'))

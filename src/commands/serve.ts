@@ -2,7 +2,8 @@
  * `kws serve`: the UDP recognition server (src/stream/server.ts) with a trained model.
  * The model's own metadata decides the features; -m/-s/-1 only double-check it.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { intArg, numberArg } from './args';
 import { ExitCode, UserError, errnoCode, usageError } from '../util/errors';
 import type { ModelType } from '../model/metadata';
 
@@ -24,22 +25,6 @@ interface ServeFlags {
   inferenceThread: boolean;
 }
 
-function positiveInt(name: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got "${v}".`);
-    return n;
-  };
-}
-
-function positiveNumber(name: string, min: number, max: number): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a number from ${min} to ${max}, got "${v}".`);
-    return n;
-  };
-}
-
 const TYPE_FLAGS: { flag: keyof ServeFlags; option: string; type: ModelType }[] = [
   { flag: 'mfcc', option: '-m', type: 'mfcc' },
   { flag: 'spectrogram', option: '-s', type: 'spectrogram' },
@@ -58,14 +43,14 @@ export function define(program: Command): void {
     .option('-m, --mfcc', 'expect an MFCC model (optional: the model says what it is)')
     .option('-s, --spectrogram', 'expect a spectrogram model (optional)')
     .option('-1, --conv1d', 'expect a raw-waveform (1-D convolution) model (optional)')
-    .addOption(new Option('-p, --port <port>', 'UDP port').argParser(positiveInt('--port', 0, 65535)).default(4444))
+    .addOption(new Option('-p, --port <port>', 'UDP port').argParser(intArg('--port', 0, 65535)).default(4444))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 = every interface; then set --token)').default('127.0.0.1'))
-    .addOption(new Option('--hop <ms>', 'classify each stream every this many milliseconds of audio (the original: 256)').argParser(positiveNumber('--hop', 10, 10_000)).default(256))
-    .addOption(new Option('--stats [seconds]', 'print a stats line every this many seconds (default 10 when given)').argParser(positiveNumber('--stats', 0.1, 86_400)))
+    .addOption(new Option('--hop <ms>', 'classify each stream every this many milliseconds of audio (the original: 256)').argParser(numberArg('--hop', 10, 10_000)).default(256))
+    .addOption(new Option('--stats [seconds]', 'print a stats line every this many seconds (default 10 when given)').argParser(numberArg('--stats', 0.1, 86_400)))
     .addOption(new Option('--token <secret>', 'accept only datagrams authenticated with this shared secret (also $KWS_TOKEN)').env('KWS_TOKEN'))
-    .addOption(new Option('--max-sessions <n>', 'most concurrent streams').argParser(positiveInt('--max-sessions', 1, 1_000_000)).default(1024))
-    .addOption(new Option('--max-sessions-per-source <n>', 'most concurrent streams from one IP address').argParser(positiveInt('--max-sessions-per-source', 1, 1_000_000)).default(64))
-    .addOption(new Option('--idle <seconds>', 'forget a stream silent for this long').argParser(positiveNumber('--idle', 1, 86_400)).default(30))
+    .addOption(new Option('--max-sessions <n>', 'most concurrent streams').argParser(intArg('--max-sessions', 1, 1_000_000)).default(1024))
+    .addOption(new Option('--max-sessions-per-source <n>', 'most concurrent streams from one IP address').argParser(intArg('--max-sessions-per-source', 1, 1_000_000)).default(64))
+    .addOption(new Option('--idle <seconds>', 'forget a stream silent for this long').argParser(numberArg('--idle', 1, 86_400)).default(30))
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend: auto, tfjs-node, wasm or cpu').choices(['auto', 'tfjs-node', 'wasm', 'cpu']).default('auto'))
     .addOption(new Option('--models-dir <dir>', 'where model folders are').default('models'))
     .option('--no-inference-thread', 'run the model on the main thread instead of a second one (default: a second thread)')

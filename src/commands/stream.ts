@@ -2,7 +2,8 @@
  * `kws stream`: send the microphone, a WAV file or stdin to a `kws serve` (or the original
  * udpserver.py with --legacy) and print the hits as they come back.
  */
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { intArg, numberArg } from './args';
 import { addSourceOptions, checkSourceFlags, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
 import { ExitCode, UserError, usageError } from '../util/errors';
 
@@ -23,31 +24,21 @@ interface StreamFlags extends SourceFlags {
 /** The original server classified every 4th 1024-sample datagram. */
 const LEGACY_HOP_SAMPLES = 4096;
 
-function numberIn(name: string, min: number, max: number, integer = false): (v: string) => number {
-  return (v) => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-      throw new InvalidArgumentError(`${name} must be a ${integer ? 'whole ' : ''}number from ${min} to ${max}, got "${v}".`);
-    }
-    return n;
-  };
-}
-
 export function define(program: Command): void {
   const cmd = program
     .command('stream')
     .description('stream the microphone, a WAV file or stdin to kws serve and print hits')
     .addOption(new Option('--host <address>', 'server address').default('localhost'))
-    .addOption(new Option('-p, --port <port>', 'server UDP port').argParser(numberIn('--port', 1, 65535, true)).default(4444))
+    .addOption(new Option('-p, --port <port>', 'server UDP port').argParser(intArg('--port', 1, 65535)).default(4444))
     .addOption(new Option('--token <secret>', 'shared secret of a server started with --token (also $KWS_TOKEN)').env('KWS_TOKEN'))
     .option('--legacy', "speak the original protocol (raw 2048-byte PCM datagrams), e.g. to the original udpserver.py")
     .option('--json', 'one JSON object per hit on stdout: label, probability, t (stream seconds), latency_ms')
-    .addOption(new Option('--threshold <p>', 'report a label when its probability reaches this').argParser(numberIn('--threshold', 0, 1)).default(0.6))
-    .addOption(new Option('--refractory <seconds>', 'report each label at most once per this many seconds').argParser(numberIn('--refractory', 0, 3600)).default(2))
+    .addOption(new Option('--threshold <p>', 'report a label when its probability reaches this').argParser(numberArg('--threshold', 0, 1)).default(0.6))
+    .addOption(new Option('--refractory <seconds>', 'report each label at most once per this many seconds').argParser(numberArg('--refractory', 0, 3600)).default(2))
     .option('--all-labels', 'also report labels starting with "_" (_background_, _unknown_)')
     .option('--results', 'with --json: print every window result, not only hits (input for `kws score --hits`)')
-    .addOption(new Option('--silence <rms>', "don't send chunks quieter than this integer RMS (the original client's threshold was 30; 0 sends everything)").argParser(numberIn('--silence', 0, 32768, true)).default(0))
-    .addOption(new Option('--send-rate <hz>', 'resample to this rate before sending (kws protocol only; e.g. 8000 halves the bandwidth)').argParser(numberIn('--send-rate', 4000, 192000, true)).default(16000));
+    .addOption(new Option('--silence <rms>', "don't send chunks quieter than this integer RMS (the original client's threshold was 30; 0 sends everything)").argParser(intArg('--silence', 0, 32768)).default(0))
+    .addOption(new Option('--send-rate <hz>', 'resample to this rate before sending (kws protocol only; e.g. 8000 halves the bandwidth)').argParser(intArg('--send-rate', 4000, 192000)).default(16000));
   addSourceOptions(cmd, { pace: 'realtime' });
   cmd
     .addHelpText(

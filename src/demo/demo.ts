@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { ExitCode, UserError, errorMessage } from '../util/errors';
+import { ExitCode, UserError, errorMessage, inputError } from '../util/errors';
 import { PACKAGE_ROOT } from '../version';
 import { parseLabels, scoreHits, type Hit, type LabelledWord, type ScoreReport } from '../stream/scoring';
 
@@ -84,10 +84,20 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     try {
       await fsp.access(p);
     } catch {
-      throw new UserError(`the demo ${what} is missing: ${p}`, { hint: 'Reinstall kws (git checkout / npm install) so assets/demo/ is complete.' });
+      // Only the shipped material is fixed by reinstalling; a path the user gave is theirs to check.
+      const shipped = [DEMO_MODEL, DEMO_RECORDING, DEMO_LABELS].includes(path.resolve(p));
+      throw new UserError(`the demo ${what} is missing: ${p}`, {
+        hint: shipped ? 'Reinstall kws (git checkout / npm install) so assets/demo/ is complete.' : `Check the path given to --${what}.`,
+      });
     }
   }
-  const words = parseLabels(await fsp.readFile(opts.labels, 'utf8'));
+  let words: LabelledWord[];
+  try {
+    words = parseLabels(await fsp.readFile(opts.labels, 'utf8'));
+  } catch (err) {
+    // parseLabels names the problem but not the file (as for `kws score`).
+    throw inputError(`${opts.labels}: ${errorMessage(err)}`);
+  }
   const started = Date.now();
   const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   let client: ChildProcess | null = null;

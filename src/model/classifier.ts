@@ -18,6 +18,7 @@ import { featureSize, modelInputShape } from '../features/spec';
 import { Normalizer, checkStatsFit } from '../features/normalize';
 import { FeatureExtractor } from '../features/extract';
 import { fitToWindow } from '../features/window';
+import { loadClip } from '../audio/wav';
 
 export interface ClassifierLoadOptions {
   backend?: BackendChoice;
@@ -117,6 +118,24 @@ export class Classifier {
       return extractor.compute(win, new Float32Array(this.windowSize));
     });
     return this.predictFeatures(feats);
+  }
+
+  /**
+   * Probabilities for WAV files (any rate; converted to the model's), in `files` order. Files are
+   * read and classified 64 at a time: memory stays bounded for thousands of files, and each chunk
+   * is one inference call. `onProgress` gets the number of files done after each chunk.
+   */
+  async predictFiles(files: readonly string[], onProgress?: (done: number) => void): Promise<Float32Array[]> {
+    const CHUNK = 64;
+    const out: Float32Array[] = [];
+    for (let s = 0; s < files.length; s += CHUNK) {
+      const chunk = files.slice(s, s + CHUNK);
+      const clips: Float32Array[] = [];
+      for (const f of chunk) clips.push(await loadClip(f, this.spec.sampleRate));
+      out.push(...this.predictClips(clips));
+      onProgress?.(out.length);
+    }
+    return out;
   }
 
   /** Index and label of the most probable class of one probability vector. */

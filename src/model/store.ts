@@ -14,11 +14,11 @@
  */
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { METADATA_FILE, parseMetadata, type ModelMetadata } from './metadata';
 import { inputError, errnoCode, errorMessage, UserError, ExitCode } from '../util/errors';
+import { tempPathFor, writeFileSynced } from '../util/fsutil';
 
 export const MODEL_FILE = 'model.json';
 export const WEIGHTS_FILE = 'weights.bin';
@@ -46,16 +46,6 @@ function concatWeights(data: ArrayBuffer | ArrayBuffer[] | undefined): Uint8Arra
   return out;
 }
 
-async function writeFileSynced(file: string, data: string | Uint8Array): Promise<void> {
-  const h = await fsp.open(file, 'wx');
-  try {
-    await h.writeFile(data);
-    await h.sync();
-  } finally {
-    await h.close();
-  }
-}
-
 /**
  * Save `model` and `meta` as the folder `dir`. Fails with an inputError if `dir` exists.
  * The folder appears complete or not at all.
@@ -73,7 +63,7 @@ export async function saveModelFolder(dir: string, model: LayersModel, meta: Mod
     }
     throw err;
   }
-  const tmp = path.join(parent, `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempPathFor(target);
   try {
     await fsp.mkdir(tmp);
     const tf = (await import('@tensorflow/tfjs')) as TF;

@@ -7,17 +7,26 @@ export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-/** Write a file atomically: write a temporary sibling, fsync, then rename over the target. */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  await fsp.mkdir(path.dirname(target), { recursive: true });
-  const tmp = tempPathFor(target);
-  const handle = await fsp.open(tmp, 'w');
+/**
+ * Write `data` to `file` and fsync it before closing, so a rename or a "saved" message that
+ * follows never points at data still only in the page cache. `wx` (default) refuses to
+ * overwrite an existing file.
+ */
+export async function writeFileSynced(file: string, data: string | Uint8Array, flags: 'w' | 'wx' = 'wx'): Promise<void> {
+  const handle = await fsp.open(file, flags);
   try {
     await handle.writeFile(data);
     await handle.sync();
   } finally {
     await handle.close();
   }
+}
+
+/** Write a file atomically: write a temporary sibling, fsync, then rename over the target. */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await fsp.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempPathFor(target);
+  await writeFileSynced(tmp, data, 'w');
   try {
     await fsp.rename(tmp, target);
   } catch (err) {

@@ -5,7 +5,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { runKws } from '../helpers';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeTempDir, runKws } from '../helpers';
 
 function kwsServers(): string[] {
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
@@ -37,4 +39,20 @@ test('kws demo prints hits next to the words said and a one-line score', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /hit (yes|no|stop|go)\s+0\.\d\d\s+ok\s+said "(yes|no|stop|go)" at \d+\.\d\d s/);
   assert.match(r.stdout, /^score: \d+\/12 keywords found \(\d+ %\), \d+ false hits? in 60 s/m);
+});
+
+test('kws demo: a bad labels file or threshold is a kws: message with its exit code, not a stack trace', () => {
+  const dir = makeTempDir();
+  const labels = path.join(dir, 'bad.labels.json');
+  fs.writeFileSync(labels, '[{"x": 1}]');
+  const bad = runKws(['demo', '--labels', labels]);
+  assert.equal(bad.status, 3, bad.stderr);
+  assert.match(bad.stderr, /^kws: .*bad\.labels\.json: entry 1 needs a string "label"/m);
+  assert.doesNotMatch(bad.stderr, /\n\s+at /, 'no stack trace');
+  const nan = runKws(['demo', '--threshold', 'abc']);
+  assert.equal(nan.status, 2, nan.stderr);
+  assert.match(nan.stderr, /--threshold must be a number from 0 to 1, got "abc"/);
+  const missing = runKws(['demo', '--model', path.join(dir, 'no-such-model')]);
+  assert.equal(missing.status, 3, missing.stderr);
+  assert.match(missing.stderr, /Check the path given to --model/, 'a path the user gave is not blamed on the installation');
 });
