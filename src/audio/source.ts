@@ -17,20 +17,14 @@ import { PassThrough, type Readable } from 'node:stream';
 // loaded lazily by the commands.
 import { record } from 'node-record-lpcm16';
 import { ExitCode, UserError, inputError, isUserError, usageError } from '../util/errors';
+import { RAW_FORMATS, type Pace, type RawFormat, type Recorder, type RecorderChoice } from './choices';
 import { Resampler } from './resample';
 import { decodeSamples, fileReadError, floatToInt16, mixToMono, parseWavLayout, parseWavLayoutFd, type SampleFormat, type WavLayout } from './wav';
 
 export const SAMPLE_RATE = 16000;
 export const DEFAULT_CHUNK = 1024;
 
-export const RECORDERS = ['auto', 'rec', 'arecord', 'sox'] as const;
-export type RecorderChoice = (typeof RECORDERS)[number];
-export type Recorder = Exclude<RecorderChoice, 'auto'>;
-
-export const RAW_FORMATS = ['s16le', 's16be', 'u8', 's8', 's24le', 's32le', 'f32le', 'f64le'] as const;
-export type RawFormat = (typeof RAW_FORMATS)[number];
-
-export type Pace = 'realtime' | 'fast';
+export { RECORDERS, RAW_FORMATS, type RecorderChoice, type Recorder, type RawFormat, type Pace } from './choices';
 
 export interface AudioSourceOptions {
   /** undefined: the microphone; '-': raw PCM on stdin; anything else: a WAV file. */
@@ -604,4 +598,28 @@ export async function openAudioSource(opts: AudioSourceOptions = {}): Promise<Au
     },
     [Symbol.asyncIterator]: () => gen,
   };
+}
+
+/**
+ * The chunks of a source, where a failure of the source (the recorder killed, a read
+ * error) ends the iteration instead of throwing. Recording commands then save the clip
+ * in progress and print their summary like after Ctrl+C, and report `failure()` last.
+ */
+export function readUntilFailure(source: AsyncIterable<Int16Array>): { chunks: AsyncIterable<Int16Array>; failure(): unknown } {
+  let failure: unknown;
+  async function* chunks(): AsyncGenerator<Int16Array> {
+    const it = source[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<Int16Array>;
+      try {
+        next = await it.next();
+      } catch (e) {
+        failure = e;
+        return;
+      }
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return { chunks: chunks(), failure: () => failure };
 }

@@ -5,10 +5,8 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { intArg } from './args';
 import { usageError } from '../util/errors';
-import type { AudioSourceOptions, Pace, RawFormat, RecorderChoice } from '../audio/source';
-
-const RECORDER_CHOICES: readonly RecorderChoice[] = ['auto', 'rec', 'arecord', 'sox'];
-const FORMAT_CHOICES: readonly RawFormat[] = ['s16le', 's16be', 'u8', 's8', 's24le', 's32le', 'f32le', 'f64le'];
+import { RAW_FORMATS, RECORDERS, type Pace, type RawFormat, type RecorderChoice } from '../audio/choices';
+import type { AudioSourceOptions } from '../audio/source';
 
 export interface SourceFlagDefaults {
   /** How a file is delivered when neither --fast nor --realtime is given. */
@@ -21,9 +19,9 @@ export function addSourceOptions(cmd: Command, defaults: SourceFlagDefaults = {}
   return cmd
     .addOption(new Option('-i, --input <file>', 'read a WAV file (any rate, channels, 8/16/24/32-bit int or float) instead of the microphone; a pipe works too (/dev/stdin, a FIFO, <(...)); "-" reads raw PCM from stdin (default: the microphone)'))
     .addOption(new Option('--rate <hz>', '--input - only: sample rate of the raw PCM').argParser(intArg('--rate', 1000, 384000)).default(16000))
-    .addOption(new Option('--format <fmt>', '--input - only: sample format of the raw PCM').choices(FORMAT_CHOICES).default('s16le'))
+    .addOption(new Option('--format <fmt>', '--input - only: sample format of the raw PCM').choices(RAW_FORMATS).default('s16le'))
     .addOption(new Option('--channels <n>', '--input - only: interleaved channels of the raw PCM (mixed to mono)').argParser(intArg('--channels', 1, 64)).default(1))
-    .addOption(new Option('--recorder <name>', 'microphone only: program: rec (SoX), arecord (ALSA), sox; auto tries rec, then arecord, then sox').choices(RECORDER_CHOICES).default('auto'))
+    .addOption(new Option('--recorder <name>', 'microphone only: program: rec (SoX), arecord (ALSA), sox; auto tries rec, then arecord, then sox').choices(RECORDERS).default('auto'))
     .addOption(new Option('--device <name>', 'microphone only: device: for arecord -D NAME (hw:1,0, pulse); for rec/sox AUDIODEV=NAME, or DRIVER:NAME such as pulseaudio:NAME (default: the system default)'))
     .addOption(new Option('--realtime', `files/stdin: deliver audio at the pace of a live microphone${pace === 'realtime' ? ' (default)' : ''}`).conflicts('fast'))
     .addOption(new Option('--fast', `files/stdin: read as fast as possible${pace === 'fast' ? ' (default)' : ''}`));

@@ -61,7 +61,7 @@ Examples:
 export async function runFixed(label: string, samplesArg: number | undefined, flags: FixedFlags): Promise<void> {
   const path = await import('node:path');
   const { resolveSilenceThreshold } = await import('../util/config.js');
-  const { openAudioSource, SAMPLE_RATE } = await import('../audio/source.js');
+  const { openAudioSource, readUntilFailure, SAMPLE_RATE } = await import('../audio/source.js');
   const { FixedClipper } = await import('../audio/segmenter.js');
   const { ClipWriter, openSourceThenFolder, relativeToCwd, savedClipLine } = await import('../audio/clipwriter.js');
   const { scanClips, summarizeLengths } = await import('../audio/dataset.js');
@@ -92,7 +92,7 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const disposeSignals = stopOnSignals(() => source.stop(), () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'));
   // A failing source (the recorder killed) ends the session like Ctrl+C: the summary is
   // printed, then the error is reported with its exit code.
-  let sourceError: unknown;
+  const reading = readUntilFailure(source);
 
   try {
     // The countdown runs inside the loop so the audio buffered meanwhile is read and dropped.
@@ -102,17 +102,7 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
     const limit = flags.seconds === undefined ? Infinity : Math.round(flags.seconds * SAMPLE_RATE);
     let lastAnnounced = 0;
     let statusShown = false;
-    const chunks = source[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<Int16Array>;
-      try {
-        next = await chunks.next();
-      } catch (e) {
-        sourceError = e;
-        break;
-      }
-      if (next.done) break;
-      const c = next.value;
+    for await (const c of reading.chunks) {
       const wait = goAt - Date.now();
       if (wait > 0) {
         const s = Math.ceil(wait / 1000);
@@ -171,5 +161,6 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   }
   const n = writer.saved.length;
   err.write(`${n} clip${n === 1 ? '' : 's'} of ${length} samples saved in ${dirShown}/\n`);
+  const sourceError = reading.failure();
   if (sourceError !== undefined) throw sourceError;
 }

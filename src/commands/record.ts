@@ -107,7 +107,7 @@ function parseSamples(value: string): number {
 async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const path = await import('node:path');
   const { resolveSilenceThreshold } = await import('../util/config.js');
-  const { openAudioSource, SAMPLE_RATE } = await import('../audio/source.js');
+  const { openAudioSource, readUntilFailure, SAMPLE_RATE } = await import('../audio/source.js');
   const { SilenceSegmenter } = await import('../audio/segmenter.js');
   const { ClipWriter, openSourceThenFolder, relativeToCwd, savedClipLine } = await import('../audio/clipwriter.js');
   const { rmsInt } = await import('../audio/level.js');
@@ -154,19 +154,9 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   // A failing source (the recorder killed, a read error) ends the session like Ctrl+C:
   // the clip in progress is saved and the summary printed, then the error is reported.
   // Errors while saving are not caught here: they concern the folder, not the audio.
-  let sourceError: unknown;
-  const chunks = source[Symbol.asyncIterator]();
+  const reading = readUntilFailure(source);
   try {
-    for (;;) {
-      let next: IteratorResult<Int16Array>;
-      try {
-        next = await chunks.next();
-      } catch (e) {
-        sourceError = e;
-        break;
-      }
-      if (next.done) break;
-      const c = next.value;
+    for await (const c of reading.chunks) {
       const take = position + c.length > limit ? c.subarray(0, Math.max(0, limit - position)) : c;
       position += take.length;
       const level = rmsInt(take);
@@ -195,6 +185,7 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
     disposeSignals();
     source.stop();
   }
+  const sourceError = reading.failure();
   const n = writer.saved.length;
   err.write(`${n} clip${n === 1 ? '' : 's'} saved in ${dirShown}/${dropped ? ` (${dropped} dropped: sound shorter than --min-sound ${flags.minSound} s)` : ''}\n`);
   if (n === 0 && sourceError === undefined) {
