@@ -101,6 +101,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   const started = Date.now();
   const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   let client: ChildProcess | null = null;
+  // Ctrl+C in a terminal reaches the children too, but a signal sent to this process
+  // alone (a script, a supervisor) must not leave the server running on its own.
+  const stopChildren = (): void => {
+    if (client && client.exitCode === null) client.kill('SIGINT');
+    if (server.exitCode === null) server.kill('SIGINT');
+  };
+  const onSignal = (signal: NodeJS.Signals): void => process.exit(signal === 'SIGINT' ? 130 : 143);
+  process.once('exit', stopChildren);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const port = await waitForListening(server);
     opts.log(`server: kws serve on udp 127.0.0.1:${port} with the demo model`);
@@ -136,6 +146,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     for (const w of score.missed) opts.log(`  missed: "${(w as LabelledWord & { word?: string }).word ?? w.label}" (${w.label}) at ${w.start.toFixed(2)} s`);
     return { model: opts.model, recording: opts.recording, hits, score, seconds: (Date.now() - started) / 1000 };
   } finally {
+    process.off('exit', stopChildren);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (client && client.exitCode === null) client.kill('SIGINT');
     if (server.exitCode === null) {
       server.kill('SIGINT');

@@ -7,11 +7,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, runKws } from '../helpers';
+import { makeTempDir, repoRoot, runKws, spawnKws } from '../helpers';
 
+/** Servers started by a demo of this checkout (other tests start servers of their own, concurrently). */
 function kwsServers(): string[] {
   const ps = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout;
-  return ps.split('\n').filter((l) => /bin\/kws serve/.test(l) && l.includes('--port 0'));
+  const demoServer = `${path.join(repoRoot, 'bin', 'kws')} serve -n ${path.join(repoRoot, 'assets', 'demo', 'model')} --port 0 --host 127.0.0.1`;
+  return ps.split('\n').filter((l) => l.includes(demoServer));
 }
 
 test('kws demo finds the keywords of the shipped recording and stops its server', () => {
@@ -55,4 +57,22 @@ test('kws demo: a bad labels file or threshold is a kws: message with its exit c
   const missing = runKws(['demo', '--model', path.join(dir, 'no-such-model')]);
   assert.equal(missing.status, 3, missing.stderr);
   assert.match(missing.stderr, /Check the path given to --model/, 'a path the user gave is not blamed on the installation');
+});
+
+test('a signal to kws demo alone (not its process group) still stops its server', async () => {
+  const before = kwsServers();
+  const demo = spawnKws(['demo', '--realtime']);
+  const exited = new Promise<number | null>((resolve) => demo.on('close', (code) => resolve(code)));
+  const waitUntil = async (cond: () => boolean, ms: number): Promise<boolean> => {
+    const until = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return true;
+  };
+  assert.ok(await waitUntil(() => kwsServers().length > before.length, 30_000), 'the demo started its server');
+  demo.kill('SIGINT');
+  assert.equal(await exited, 130);
+  assert.ok(await waitUntil(() => kwsServers().length === before.length, 10_000), `left running: ${kwsServers().join('\n')}`);
 });
