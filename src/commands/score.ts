@@ -5,7 +5,7 @@
  * `kws stream --json [--results]` saved to a file.
  */
 import { Option, type Command } from 'commander';
-import { numberArg } from './args';
+import { intArg, numberArg } from './args';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { inputError, usageError, errnoCode } from '../util/errors';
@@ -15,6 +15,7 @@ interface ScoreFlags {
   labels?: string;
   hits?: string;
   hop: number;
+  smooth: number;
   threshold: number;
   refractory: number;
   tolerance: number;
@@ -33,6 +34,7 @@ export function define(program: Command): void {
     .option('--hits <file>', 'instead of a model: score saved `kws stream --json` output (hits, or every result with --results)')
     .option('--labels <file>', 'the words in the recording: JSON list of {label, start_s, end_s} or an Audacity label track (default: RECORDING.labels.json, .labels.txt or .txt beside it)')
     .addOption(new Option('--hop <ms>', 'classification hop, as kws serve --hop').argParser(numberArg('--hop', 10, 10_000)).default(256))
+    .addOption(new Option('--smooth <windows>', 'windows averaged per result, as kws serve --smooth').argParser(intArg('--smooth', 1, 16)).default(3))
     .addOption(new Option('--threshold <p>', 'as kws stream --threshold').argParser(numberArg('--threshold', 0, 1)).default(0.6))
     .addOption(new Option('--refractory <seconds>', 'as kws stream --refractory').argParser(numberArg('--refractory', 0, 3600)).default(2))
     .addOption(new Option('--tolerance <seconds>', 'a hit counts when it falls within this of a word with its label').argParser(numberArg('--tolerance', 0, 60)).default(1.5))
@@ -130,6 +132,8 @@ async function runScore(recording: string, flags: ScoreFlags): Promise<void> {
     const mono = mixToMono(wav.data);
     // The server's path: the track resamples and windows exactly as a session would.
     const track = new AudioTrack(engine, { clientRate: wav.sampleRate, hopSamples });
+    const { PosteriorSmoother } = await import('../stream/smoothing.js');
+    const smoother = new PosteriorSmoother(flags.smooth, hopSamples / engine.sampleRate);
     const due: import('../stream/track.js').DueWindow[] = [];
     const chunk = 1024;
     const progress = createProgress('scoring', mono.length, { quiet: Boolean(flags.json) });
@@ -140,7 +144,7 @@ async function runScore(recording: string, flags: ScoreFlags): Promise<void> {
         const part = batch.slice(i, i + 64);
         const probs = await engine.classify(part.map((w) => w.features));
         part.forEach((w, k) => {
-          const { index, probability } = argmax(probs[k] as Float32Array);
+          const { index, probability } = argmax(smoother.push(w.t, probs[k] as Float32Array));
           all.push({ label: engine.labels[index] ?? String(index), probability, t: w.t });
         });
       }
@@ -164,13 +168,13 @@ async function runScore(recording: string, flags: ScoreFlags): Promise<void> {
       })
     : undefined;
   if (flags.json) {
-    process.stdout.write(`${JSON.stringify({ recording, labels: labelsFile, model, threshold: flags.threshold, refractory: flags.refractory, hop_ms: flags.hop, ...report, sweep }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ recording, labels: labelsFile, model, threshold: flags.threshold, refractory: flags.refractory, hop_ms: flags.hop, smooth: flags.name !== undefined ? flags.smooth : null, ...report, sweep }, null, 2)}\n`);
     return;
   }
   const pct = (v: number): string => (Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '-');
   const out: string[] = [];
   out.push(`${recording}: ${durationS.toFixed(1)} s, ${report.keywords} keywords (${labelsFile})${model ? `, model ${model}` : ''}`);
-  out.push(`threshold ${flags.threshold}, refractory ${flags.refractory} s, tolerance ${flags.tolerance} s`);
+  out.push(`threshold ${flags.threshold}, refractory ${flags.refractory} s, tolerance ${flags.tolerance} s${model ? `, hop ${flags.hop} ms, smoothing ${flags.smooth} window(s)` : ''}`);
   out.push(`recall     ${pct(report.recall)}  (${report.detected}/${report.keywords} keywords found)`);
   out.push(`precision  ${pct(report.precision)}  (${report.correctHits}/${report.hits} hits correct)`);
   out.push(`false hits ${report.falseHits}: ${report.falseHitsPerMinute.toFixed(2)} per minute, ${report.falseHitsPerHour.toFixed(0)} per hour`);

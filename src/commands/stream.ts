@@ -72,7 +72,8 @@ async function runStream(flags: StreamFlags): Promise<void> {
   const { StreamClient } = await import('../stream/client.js');
   const { Detector, formatHit } = await import('../stream/detector.js');
 
-  const source = await openAudioSource(sourceOptionsFrom(flags, { pace: 'realtime' }));
+  const sourceOptions = sourceOptionsFrom(flags, { pace: 'realtime' });
+  const source = await openAudioSource(sourceOptions);
   const isFile = flags.input !== undefined;
   const client = await StreamClient.connect({ host: flags.host, port: flags.port, token: flags.token, legacy: Boolean(flags.legacy), sampleRate: flags.sendRate });
   const detector = new Detector({ threshold: flags.threshold, refractory: flags.refractory, includeHidden: Boolean(flags.allLabels) });
@@ -80,8 +81,10 @@ async function runStream(flags: StreamFlags): Promise<void> {
   let results = 0;
   let hits = 0;
   let offset = 0;
+  let flow: import('../stream/flow.js').FlowControl | null = null;
   client.onResult = (r) => {
     results++;
+    flow?.onResult();
     // The original protocol's replies carry no time. The original server answered once per
     // 4096 samples (every 4th datagram), so reply n ends at n * 0.256 s of audio: right at any
     // pace (--fast included) against udpserver.py or a kws serve with the default --hop.
@@ -102,6 +105,10 @@ async function runStream(flags: StreamFlags): Promise<void> {
     let modelNote = '';
     if (!flags.legacy) {
       const w = await client.hello();
+      if (isFile && sourceOptions.pace === 'fast') {
+        const { FlowControl } = await import('../stream/flow.js');
+        flow = new FlowControl({ windowSamples: w.windowSamples, hopSamples: w.hopSamples, serverRate: w.sampleRate, clientRate: flags.sendRate, maxDatagramsPerSec: w.maxDatagramsPerSec });
+      }
       modelNote = ` (model ${w.model}${w.labels ? `: ${w.labels.join(', ')}` : ''})`;
     }
     process.stderr.write(`kws stream: ${source.description} -> ${client.target}${flags.legacy ? ' (original protocol)' : ''}${modelNote}\n`);
@@ -117,6 +124,7 @@ async function runStream(flags: StreamFlags): Promise<void> {
         offset += chunk.length;
         return;
       }
+      await flow?.beforeSend(chunk.length);
       await client.sendAudio(chunk, offset);
       offset += chunk.length;
       sent++;

@@ -208,6 +208,8 @@ export interface WelcomeInfo {
   sampleRate: number;
   windowSamples: number;
   hopSamples: number;
+  /** The server's per-source datagram rate limit, so a client sending faster than real time can stay under it. */
+  maxDatagramsPerSec?: number;
 }
 
 /** One classified window. `t` and `end` are the window's end in the client's stream time. */
@@ -245,6 +247,7 @@ export function toWelcome(o: Record<string, unknown>): WelcomeInfo {
     sampleRate: num(o.sampleRate),
     windowSamples: num(o.windowSamples),
     hopSamples: num(o.hopSamples),
+    ...(typeof o.maxDatagramsPerSec === 'number' && o.maxDatagramsPerSec > 0 ? { maxDatagramsPerSec: o.maxDatagramsPerSec } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createAuthenticator, type Authenticator } from './auth';
 import { argmax, type InferenceEngine } from './engine';
+import { PosteriorSmoother } from './smoothing';
 import {
   decode,
   encode,
@@ -65,6 +66,8 @@ export interface ServerOptions {
   maxQueue: number;
   /** A window that waited longer than this for inference is shed: its result would come too late to be live. */
   maxWaitMs: number;
+  /** Each result reports the mean of this many newest windows of its session (1 = off; smoothing.ts). */
+  smoothWindows: number;
   /** Where notable events go (one line each); stats lines too. */
   log: (line: string) => void;
 }
@@ -81,6 +84,7 @@ export const SERVER_DEFAULTS = {
   maxBatch: 64,
   maxQueue: 2048,
   maxWaitMs: 1000,
+  smoothWindows: 3,
 } as const;
 
 /** Why datagrams were dropped; every drop is counted under exactly one reason. */
@@ -360,10 +364,11 @@ export class KwsServer {
     // that it is willing to spend the bandwidth it asks us to spend (no amplification).
     if (bytes < MIN_HELLO_BYTES) return;
     const e = this.opts.engine;
-    const info: WelcomeInfo = { v: 1, model: e.name, labels: [...e.labels], sampleRate: e.sampleRate, windowSamples: e.windowSamples, hopSamples: this.opts.hopSamples };
+    const info: WelcomeInfo = { v: 1, model: e.name, labels: [...e.labels], sampleRate: e.sampleRate, windowSamples: e.windowSamples, hopSamples: this.opts.hopSamples, maxDatagramsPerSec: this.opts.rate.datagramsPerSec };
     let body = Buffer.from(JSON.stringify(info));
     if (body.length + 64 > bytes) {
       delete info.labels;
+      delete info.maxDatagramsPerSec;
       body = Buffer.from(JSON.stringify(info));
     }
     this.reply(s, MsgType.welcome, 0, body, bytes);
@@ -518,9 +523,10 @@ export class KwsServer {
   // ---- replies -----------------------------------------------------------------------
 
   private sendResult(b: QueuedWindow, probs: Float32Array): void {
-    const { index, probability } = argmax(probs);
-    const label = this.opts.engine.labels[index] ?? String(index);
     const s = b.session;
+    s.smoother ??= new PosteriorSmoother(this.opts.smoothWindows, this.opts.hopSamples / this.opts.engine.sampleRate);
+    const { index, probability } = argmax(s.smoother.push(b.window.t, probs));
+    const label = this.opts.engine.labels[index] ?? String(index);
     let sent: boolean;
     if (s.legacy) {
       sent = this.send(legacyReply(label, probability), b.triggerBytes, s.address, s.port);

@@ -5,6 +5,7 @@
  */
 import { ReplayWindow } from './auth';
 import type { AudioTrack } from './track';
+import type { PosteriorSmoother } from './smoothing';
 
 /** Out-of-order datagrams held while waiting for a missing one (4 x 64 ms chunks). */
 export const REORDER_MAX = 4;
@@ -80,6 +81,8 @@ export class Session {
   readonly replay = new ReplayWindow();
   readonly order = new Reorderer<SessionItem>();
   track: AudioTrack | null = null;
+  /** Made with the first result (its settings are the server's). */
+  smoother: PosteriorSmoother | null = null;
   /** Declared by HELLO or the first audio datagram; a session keeps its format. */
   format = 0;
   rate = 0;
