@@ -7,14 +7,15 @@
  *   npm run bench -- --json              # one JSON object on stdout
  *   npm run bench -- --only features,train --quick
  *
- * Each benchmark also runs alone: node dist/bench/{features,train,serve}.js --help
+ * Each benchmark also runs alone: node dist/bench/{features,train,serve,detection}.js --help
  */
 import * as os from 'node:os';
 import { runFeatureBench } from './features';
 import { runTrainBench } from './train';
 import { runServeBench } from './serve';
+import { runDetectionBench } from './detection';
 
-const ALL = ['features', 'train', 'serve'] as const;
+const ALL = ['features', 'train', 'serve', 'detection'] as const;
 type BenchName = (typeof ALL)[number];
 
 function parseArgs(argv: string[]): { json: boolean; quick: boolean; only: BenchName[] } {
@@ -52,6 +53,7 @@ async function main(): Promise<void> {
     if (name === 'features') results.features = await runFeatureBench({ json, clips: quick ? 100 : undefined, streamSeconds: quick ? 60 : undefined });
     if (name === 'train') results.train = await runTrainBench({ json, quick });
     if (name === 'serve') results.serve = await runServeBench({ json, quick });
+    if (name === 'detection') results.detection = await runDetectionBench({ json });
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
 }

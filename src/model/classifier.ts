@@ -11,6 +11,7 @@
  */
 import type { LayersModel, Tensor } from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice, type TF } from './backend';
+import { registerTrainingKernels } from './kernels';
 import { loadModelFolder } from './store';
 import type { ModelMetadata } from './metadata';
 import type { FeatureSpec } from '../features/spec';
@@ -43,6 +44,8 @@ export class Classifier {
   private input: Float32Array = new Float32Array(0);
   private extractor: FeatureExtractor | null = null;
   private clipWindow: Float32Array | null = null;
+  /** WASM only: whose convolution kernels run this model (see pickConvolutions). */
+  convolutions: 'kws im2col' | 'stock' | null = null;
 
   private constructor(tf: TF, backend: string, model: LayersModel, meta: ModelMetadata, dir: string) {
     this.tf = tf;
@@ -64,7 +67,31 @@ export class Classifier {
     const { model, meta, dir } = await loadModelFolder(ref, tf, opts.modelsDir === undefined ? {} : { modelsDir: opts.modelsDir });
     const c = new Classifier(tf, name, model, meta, dir);
     c.warmUp();
+    if (name === 'wasm') c.pickConvolutions();
     return c;
+  }
+
+  /**
+   * Which convolution kernels run this model on WASM: kws's im2col + GEMM ones (registered for
+   * training, where they are much faster for the notebooks' shapes) or the stock XNNPACK ones.
+   * For inference the winner depends on the architecture (measured: stock 1.35x faster for the
+   * default MFCC model at batch 64; im2col faster for 1-channel 4x10 kernels), so time both
+   * on a batch and keep the faster. Both give the same probabilities (within 1e-5).
+   */
+  private pickConvolutions(): void {
+    const batch = Array.from({ length: 16 }, () => new Float32Array(this.windowSize));
+    const time = (): number => {
+      this.predictFeatures(batch);
+      const t = performance.now();
+      for (let i = 0; i < 3; i++) this.predictFeatures(batch);
+      return performance.now() - t;
+    };
+    registerTrainingKernels(this.tf, { replaceConvolutions: true });
+    const ours = time();
+    registerTrainingKernels(this.tf, { replaceConvolutions: false });
+    const stock = time();
+    if (ours < stock) registerTrainingKernels(this.tf, { replaceConvolutions: true });
+    this.convolutions = ours < stock ? 'kws im2col' : 'stock';
   }
 
   /** The first call compiles kernels and allocates; do it at load so the first real request is fast. */
