@@ -92,10 +92,12 @@ async function runServe(flags: ServeFlags): Promise<void> {
   const { parseBackendChoice } = await import('../model/backend.js');
   const backend = parseBackendChoice(flags.backend);
   let engine: import('../stream/engine.js').InferenceEngine & { backend: string };
+  let workerEngine: import('../stream/worker-engine.js').WorkerEngine | null = null;
   if (flags.inferenceThread) {
     // The model on a second thread: inference overlaps with reading datagrams and features.
     const { WorkerEngine } = await import('../stream/worker-engine.js');
-    engine = await WorkerEngine.start(dir, backend);
+    workerEngine = await WorkerEngine.start(dir, backend);
+    engine = workerEngine;
   } else {
     const { ModelEngine } = await import('../stream/model-engine.js');
     engine = await ModelEngine.load(dir, { backend });
@@ -147,6 +149,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     }, every * 1000);
   }
 
+  let fatal: Error | null = null;
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       process.off('SIGINT', stop);
@@ -156,6 +159,14 @@ async function runServe(flags: ServeFlags): Promise<void> {
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
+    if (workerEngine) {
+      workerEngine.onFatal = (err) => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        fatal = err;
+        resolve();
+      };
+    }
   });
   if (statsTimer) clearInterval(statsTimer);
   const st = server.stats();
@@ -165,4 +176,10 @@ async function runServe(flags: ServeFlags): Promise<void> {
     `kws serve: stopped after ${st.datagrams} datagrams, ${st.windows} windows classified; dropped: ${dropped.length ? dropped.join(', ') : 'none'}` +
       `${st.kernelDrops ? `, kernel ${st.kernelDrops}` : ''}; lost ${st.lost}, duplicate ${st.duplicate}, late ${st.late}\n`,
   );
+  if (fatal !== null) {
+    throw new UserError(`the inference thread died (${(fatal as Error).message}); nothing can be recognised, so the server stopped`, {
+      exitCode: ExitCode.internal,
+      hint: 'Run `kws serve --no-inference-thread` to see the error on the main thread, and report it if it repeats.',
+    });
+  }
 }

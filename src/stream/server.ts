@@ -72,6 +72,9 @@ export interface ServerOptions {
   log: (line: string) => void;
 }
 
+/** How long datagrams wait behind a sequence gap for the missing one (reordering on real networks is a few ms). */
+const REORDER_HOLD_MS = 100;
+
 /** How long an ended session is kept to answer a retransmitted BYE. */
 const ENDED_LINGER_MS = 5000;
 
@@ -138,6 +141,9 @@ export class KwsServer {
   private running = false;
   private scheduled = false;
   private sweepTimer: NodeJS.Timeout | null = null;
+  private gapTimer: NodeJS.Timeout | null = null;
+  /** Sessions holding datagrams behind a sequence gap. */
+  private readonly holding = new Set<Session>();
   private stopped = false;
   private readonly inference = new Recent(4096);
   private readonly latency = new Recent(4096);
@@ -179,6 +185,8 @@ export class KwsServer {
     socket.on('message', (msg, rinfo) => this.handle(msg, rinfo.address, rinfo.port));
     this.sweepTimer = setInterval(() => this.sweep(performance.now()), 1000);
     this.sweepTimer.unref();
+    this.gapTimer = setInterval(() => this.flushStaleGaps(performance.now()), REORDER_HOLD_MS / 2);
+    this.gapTimer.unref();
     return socket.address();
   }
 
@@ -186,6 +194,7 @@ export class KwsServer {
     if (this.stopped) return;
     this.stopped = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.gapTimer) clearInterval(this.gapTimer);
     const socket = this.socket;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
     this.opts.engine.dispose?.();
@@ -339,6 +348,7 @@ export class KwsServer {
   private removeSession(s: Session): void {
     if (this.sessions.get(s.key) !== s) return;
     this.sessions.delete(s.key);
+    this.holding.delete(s);
     const n = (this.perSource.get(s.source) ?? 1) - 1;
     if (n <= 0) this.perSource.delete(s.source);
     else this.perSource.set(s.source, n);
@@ -406,7 +416,18 @@ export class KwsServer {
 
   /** Reorder, then feed audio items to the track in sequence order. */
   private deliver(s: Session, seq: number, item: SessionItem): void {
-    this.feed(s, s.order.push(seq, item));
+    this.feed(s, s.order.push(seq, item, performance.now()));
+    if (s.order.held > 0) this.holding.add(s);
+    else this.holding.delete(s);
+  }
+
+  /** Sessions whose reorder buffer waits for a gap to be filled are flushed after REORDER_HOLD_MS. */
+  private flushStaleGaps(now: number): void {
+    for (const s of this.holding) {
+      const items = s.order.flushIfOlder(now, REORDER_HOLD_MS);
+      if (items.length > 0) this.feed(s, items);
+      if (s.order.held === 0 || !this.sessions.has(s.key)) this.holding.delete(s);
+    }
   }
 
   private feed(s: Session, items: SessionItem[]): void {

@@ -29,8 +29,11 @@ export class Reorderer<T> {
   lost = 0;
   late = 0;
 
-  /** Add an item (its seq already checked to be new); returns the items now in order. */
-  push(seq: number, item: T): T[] {
+  /** When the oldest item still held behind a gap arrived (ms), or null when none is held. */
+  private heldSince: number | null = null;
+
+  /** Add an item (its seq already checked to be new) that arrived at `now` ms; returns the items now in order. */
+  push(seq: number, item: T, now = 0): T[] {
     if (this.expect === null) this.expect = seq;
     if (seq < this.expect) {
       this.late++;
@@ -40,6 +43,8 @@ export class Reorderer<T> {
     const out: T[] = [];
     this.drain(out);
     if (this.pending.size > REORDER_MAX) this.skipGap(out);
+    if (this.pending.size === 0) this.heldSince = null;
+    else if (out.length > 0 || this.heldSince === null) this.heldSince = now;
     return out;
   }
 
@@ -47,7 +52,18 @@ export class Reorderer<T> {
   flush(): T[] {
     const out: T[] = [];
     while (this.pending.size > 0) this.skipGap(out);
+    this.heldSince = null;
     return out;
+  }
+
+  /**
+   * A gap waited for longer than `maxHoldMs` is given up: the held items come out (the gap
+   * counted lost). Without this, a client that pauses (a silence gate) right after a lost
+   * datagram would leave its last audio unclassified until it spoke again.
+   */
+  flushIfOlder(now: number, maxHoldMs: number): T[] {
+    if (this.heldSince === null || now - this.heldSince < maxHoldMs) return [];
+    return this.flush();
   }
 
   get held(): number {

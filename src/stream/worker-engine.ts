@@ -25,6 +25,15 @@ export class WorkerEngine implements InferenceEngine {
   private readonly spec: FeatureSpec;
   private readonly size: number;
   private nextId = 1;
+  /** Set once the thread died: every later classify() fails at once instead of waiting forever. */
+  private dead: Error | null = null;
+  private disposed = false;
+  /**
+   * Called once if the inference thread dies (an uncaught error, out of memory). The server
+   * cannot answer anything after that, so `kws serve` stops with an error instead of running
+   * on deaf.
+   */
+  onFatal: (err: Error) => void = () => undefined;
   private readonly pending = new Map<number, { resolve: (p: Float32Array[]) => void; reject: (e: Error) => void; n: number }>();
 
   private constructor(
@@ -41,8 +50,8 @@ export class WorkerEngine implements InferenceEngine {
     this.frameHop = this.spec.spectral?.hop ?? 1;
     this.size = featureSize(this.spec);
     worker.on('message', (m: WorkerReply) => this.onReply(m));
-    worker.on('error', (err) => this.failAll(err));
-    worker.on('exit', (code) => this.failAll(new Error(`inference thread exited (${code})`)));
+    worker.on('error', (err) => this.die(err));
+    worker.on('exit', (code) => this.die(new Error(`inference thread exited (code ${code})`)));
   }
 
   static async start(ref: string, backend: string): Promise<WorkerEngine> {
@@ -77,6 +86,7 @@ export class WorkerEngine implements InferenceEngine {
   }
 
   classify(windows: Float32Array[]): Promise<Float32Array[]> {
+    if (this.dead) return Promise.reject(this.dead);
     const n = windows.length;
     const data = new Float32Array(n * this.size);
     windows.forEach((w, i) => data.set(w, i * this.size));
@@ -89,6 +99,7 @@ export class WorkerEngine implements InferenceEngine {
   }
 
   dispose(): void {
+    this.disposed = true;
     void this.worker.terminate();
   }
 
@@ -107,8 +118,16 @@ export class WorkerEngine implements InferenceEngine {
     p.resolve(out);
   }
 
-  private failAll(err: Error): void {
+  private die(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    if (!this.disposed) this.onFatal(err);
+  }
+
+  /** Tests only: kill the thread as a crash would. */
+  crashForTest(): Promise<number> {
+    return this.worker.terminate();
   }
 }

@@ -266,6 +266,26 @@ test('lost, duplicated and reordered datagrams are handled and counted', async (
   }
 });
 
+test('audio held behind a lost datagram is classified after a short wait even if the client falls silent', async () => {
+  const { server, port } = await startServer();
+  const p = await probe();
+  try {
+    const sid = 4343;
+    const mk = (seq: number, off: number): Buffer =>
+      encode({ type: MsgType.audio, format: SampleFormat.s16le, sessionId: sid, seq, sampleRate: 16000, offset: off }, int16ToPayload(TRACK.subarray(off, off + 1000)));
+    // 4 chunks (seq 0-3 = samples 0-3999), seq 1 lost, then silence: no later datagram, no BYE.
+    for (const i of [0, 2, 3]) await p.send(mk(i, i * 1000), port);
+    await sleep(400);
+    const results = p.replies.map((r) => decode(r)).filter((d) => d.ok && d.msg.header.type === MsgType.result);
+    // Windows end at 2000 and 4000 samples; both need the held seq 2 and 3.
+    assert.equal(results.length, 2, 'the held audio was released after the hold time');
+    assert.equal(server.stats().lost, 1);
+  } finally {
+    await p.close();
+    await server.stop();
+  }
+});
+
 test('a client may declare another sample rate; times stay in its own seconds', async () => {
   const { server, port } = await startServer();
   try {

@@ -30,6 +30,21 @@ test('a lost datagram is given up on after REORDER_MAX later ones, and counted',
   assert.equal(r.lost, 1 + (20 - (13 + REORDER_MAX)));
 });
 
+test('a gap waited for longer than the hold time is given up, so a pausing client is not left hanging', () => {
+  const r = new Reorderer<number>();
+  r.push(0, 0, 1000);
+  // 1 is lost, and the client pauses after 2 (a silence gate): nothing arrives to push 2 out.
+  assert.deepEqual(r.push(2, 2, 1010), []);
+  assert.deepEqual(r.flushIfOlder(1050, 100), [], 'still within the hold time');
+  assert.deepEqual(r.flushIfOlder(1110, 100), [2]);
+  assert.equal(r.lost, 1);
+  assert.deepEqual(r.flushIfOlder(5000, 100), [], 'nothing held: nothing to flush');
+  // The hold time counts from the oldest held item, not the newest.
+  r.push(4, 4, 6000);
+  r.push(5, 5, 6090);
+  assert.deepEqual(r.flushIfOlder(6100, 100), [4, 5]);
+});
+
 function ramp(n: number, start: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => (start + i) / 1e6);
 }
