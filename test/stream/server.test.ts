@@ -236,6 +236,31 @@ test('windows from many sessions are classified in shared batches', async () => 
   }
 });
 
+test('windows that trickle in are gathered into one batch for up to gatherMs, and a lone window still gets answered', async () => {
+  // A fast engine, so batching comes from gathering, not from waiting behind a slow call.
+  const engine = new FakeEngine();
+  const { server, port } = await startServer(engine, { minBatch: 8, gatherMs: 60 });
+  const p = await probe();
+  try {
+    // 8 sessions, each completing its first window (2000 samples) 3 ms after the previous one.
+    for (let sid = 1; sid <= 8; sid++) {
+      await p.send(encode({ type: MsgType.audio, format: SampleFormat.s16le, sessionId: 9000 + sid, seq: 0, sampleRate: 16000, offset: 0 }, int16ToPayload(TRACK.subarray(0, 2000))), port);
+      await sleep(3);
+    }
+    await sleep(100);
+    assert.deepEqual(engine.batchSizes, [8], 'one call for all eight');
+    // One more window alone: answered after the gather time, not held forever.
+    const before = p.replies.length;
+    await p.send(encode({ type: MsgType.audio, format: SampleFormat.s16le, sessionId: 9100, seq: 0, sampleRate: 16000, offset: 0 }, int16ToPayload(TRACK.subarray(0, 2000))), port);
+    await sleep(150);
+    assert.deepEqual(engine.batchSizes, [8, 1]);
+    assert.equal(p.replies.length, before + 1);
+  } finally {
+    await p.close();
+    await server.stop();
+  }
+});
+
 test('lost, duplicated and reordered datagrams are handled and counted', async () => {
   const { server, port } = await startServer();
   const p = await probe();
