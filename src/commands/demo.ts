@@ -35,20 +35,15 @@ Examples:
     )
     .action(async (flags: DemoFlags) => {
       const path = await import('node:path');
-      const { runDemo, DEMO_MODEL, DEMO_RECORDING } = await import('../demo/demo.js');
+      const { runDemo, checkDemoInputs, DEMO_MODEL, DEMO_RECORDING } = await import('../demo/demo.js');
       const recording = flags.recording ?? DEMO_RECORDING;
       const labels = flags.labels ?? recording.replace(/\.wav$/i, '') + '.labels.json';
+      const model = flags.model ?? DEMO_MODEL;
+      // Validate first: a bad path must not follow a header that promised a demo.
+      const inputs = await checkDemoInputs({ model, recording, labels });
       const log = flags.json ? (): void => undefined : (line: string): void => void process.stdout.write(`${line}\n`);
-      if (!flags.json) log(`kws demo: recognising yes / no / stop / go in ${path.basename(recording)}\n`);
-      const result = await runDemo({
-        model: flags.model ?? DEMO_MODEL,
-        recording,
-        labels,
-        realtime: Boolean(flags.realtime),
-        threshold: flags.threshold,
-        backend: flags.backend,
-        log,
-      });
+      if (!flags.json) log(`kws demo: recognising ${inputs.keywords.join(' / ')} in ${path.basename(recording)}\n`);
+      const result = await runDemo({ model, recording, labels, realtime: Boolean(flags.realtime), threshold: flags.threshold, backend: flags.backend, log }, inputs);
       const s = result.score;
       if (flags.json) {
         process.stdout.write(`${JSON.stringify({ hits: result.hits, score: s, seconds: result.seconds }, null, 2)}\n`);

@@ -79,7 +79,20 @@ function wordFor(hit: Hit, words: readonly LabelledWord[], tolerance: number): L
   return best;
 }
 
-export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
+/** What the demo checked before starting anything: the labelled words and the recording's length. */
+export interface DemoInputs {
+  words: LabelledWord[];
+  /** The model's keywords (labels not starting with "_"), for the header. */
+  keywords: string[];
+  recordingSeconds: number;
+}
+
+/**
+ * Check every input before the demo prints or starts anything, so a wrong path is the only
+ * thing the user sees (not a header followed by an error): the model must be a model folder,
+ * the recording a readable WAV, the labels a valid label file.
+ */
+export async function checkDemoInputs(opts: Pick<DemoOptions, 'model' | 'recording' | 'labels'>): Promise<DemoInputs> {
   for (const [what, p] of [['model', opts.model], ['recording', opts.recording], ['labels', opts.labels]] as const) {
     try {
       await fsp.access(p);
@@ -91,6 +104,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       });
     }
   }
+  // The metadata alone (no TensorFlow.js): a file or an incomplete folder fails here, named.
+  const { readModelMetadata } = await import('../model/store.js');
+  const { meta } = await readModelMetadata(opts.model);
   let words: LabelledWord[];
   try {
     words = parseLabels(await fsp.readFile(opts.labels, 'utf8'));
@@ -98,6 +114,13 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     // parseLabels names the problem but not the file (as for `kws score`).
     throw inputError(`${opts.labels}: ${errorMessage(err)}`);
   }
+  const keywords = meta.labels.filter((l) => !l.startsWith('_'));
+  return { words, keywords, recordingSeconds: await recordingSeconds(opts.recording) };
+}
+
+/** Run the demo on inputs already checked by checkDemoInputs. */
+export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<DemoResult> {
+  const { words } = inputs;
   const started = Date.now();
   const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   let client: ChildProcess | null = null;
@@ -140,9 +163,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
     });
     const code = await exitOf(client);
     if (code !== 0) throw new UserError(`kws stream failed (exit ${String(code)}): ${clientErr.trim()}`, { exitCode: ExitCode.internal });
-    const duration = words.length ? Math.max(...words.map((w) => w.end)) : 0;
-    const wavSeconds = await recordingSeconds(opts.recording).catch(() => duration);
-    const score = scoreHits(words, hits, wavSeconds);
+    const score = scoreHits(words, hits, inputs.recordingSeconds);
     for (const w of score.missed) opts.log(`  missed: "${(w as LabelledWord & { word?: string }).word ?? w.label}" (${w.label}) at ${w.start.toFixed(2)} s`);
     return { model: opts.model, recording: opts.recording, hits, score, seconds: (Date.now() - started) / 1000 };
   } finally {

@@ -153,13 +153,22 @@ export async function readModelMetadata(ref: string, opts: { modelsDir?: string 
 }
 
 async function requireFolder(dir: string, ref: string, modelsDir = MODELS_DIR): Promise<void> {
-  let isDir = false;
+  let kind: 'folder' | 'file' | 'missing' = 'missing';
   try {
-    isDir = (await fsp.stat(dir)).isDirectory();
+    kind = (await fsp.stat(dir)).isDirectory() ? 'folder' : 'file';
   } catch {
-    isDir = false;
+    kind = 'missing';
   }
-  if (!isDir) {
+  if (kind === 'file') {
+    // People often point at model.json (as tf.loadLayersModel wants) or at a WAV; the folder is what kws needs.
+    const inside = [MODEL_FILE, WEIGHTS_FILE, METADATA_FILE].includes(path.basename(dir));
+    throw inputError(
+      `model '${ref}' is a file (${dir}), not a model folder`,
+      `A model folder (made by \`kws train\`) holds ${MODEL_FILE}, ${WEIGHTS_FILE} and ${METADATA_FILE}; ` +
+        (inside ? `give its folder instead: ${path.dirname(dir)}` : 'pass such a folder (or its name under models/), not a file.'),
+    );
+  }
+  if (kind === 'missing') {
     let hint = `Train one with \`kws train\`, or give the path to a model folder.`;
     try {
       const names = (await fsp.readdir(path.resolve(modelsDir), { withFileTypes: true })).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);

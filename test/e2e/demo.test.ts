@@ -59,6 +59,25 @@ test('kws demo: a bad labels file or threshold is a kws: message with its exit c
   assert.match(missing.stderr, /Check the path given to --model/, 'a path the user gave is not blamed on the installation');
 });
 
+test('kws demo checks every input before it prints its header or starts a server', () => {
+  const dir = makeTempDir();
+  const notWav = path.join(dir, 'notes.wav');
+  fs.writeFileSync(notWav, 'these are not audio samples');
+  const modelJson = path.join(repoRoot, 'assets', 'demo', 'model', 'model.json');
+  const cases: [string[], RegExp][] = [
+    [['--recording', path.join(dir, 'missing.wav'), '--labels', path.join(repoRoot, 'assets', 'demo', 'stream.labels.json')], /the demo recording is missing: .*missing\.wav/],
+    [['--recording', notWav, '--labels', path.join(repoRoot, 'assets', 'demo', 'stream.labels.json')], /notes\.wav/],
+    [['--model', modelJson], /is a file .*model\.json.*, not a model folder/],
+  ];
+  for (const [args, message] of cases) {
+    const r = runKws(['demo', ...args]);
+    assert.equal(r.status, 3, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `nothing on stdout before the error (${args.join(' ')})`);
+    assert.match(r.stderr, message);
+    assert.doesNotMatch(r.stderr, /server|\n\s+at /, 'no server was started, no stack trace');
+  }
+});
+
 test('a signal to kws demo alone (not its process group) still stops its server', async () => {
   const before = kwsServers();
   const demo = spawnKws(['demo', '--realtime']);

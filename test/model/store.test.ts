@@ -97,6 +97,22 @@ test('a model is found by name under models/ or by path; a missing one lists wha
   await assert.rejects(readModelMetadata('nope', { modelsDir }), (err: unknown) => isUserError(err) && /m1/.test(err.hint ?? ''));
 });
 
+test('a file given as the model says it is a file and what a model folder holds', async () => {
+  const modelsDir = path.join(tmp, 'models');
+  const wav = path.join(tmp, 'clip.wav');
+  fs.writeFileSync(wav, 'RIFF');
+  await expectInputError(readModelMetadata(wav, { modelsDir }), /model '.*clip\.wav' is a file \(.*clip\.wav\), not a model folder/);
+  await assert.rejects(readModelMetadata(wav, { modelsDir }), (err: unknown) => {
+    assert.ok(isUserError(err));
+    assert.doesNotMatch(err.message, /no folder|not found/);
+    for (const f of [MODEL_FILE, WEIGHTS_FILE, METADATA_FILE]) assert.ok(err.hint?.includes(f), `hint names ${f}: ${err.hint}`);
+    return true;
+  });
+  // model.json itself (what tf.loadLayersModel takes): the hint names the folder to give instead.
+  const inner = path.join(modelsDir, 'm1', MODEL_FILE);
+  await assert.rejects(readModelMetadata(inner, { modelsDir }), (err: unknown) => isUserError(err) && (err.hint ?? '').endsWith(`give its folder instead: ${path.join(modelsDir, 'm1')}`));
+});
+
 test('damaged folders give an input error naming the file', async () => {
   const src = path.join(tmp, 'models', 'm1');
   const copy = (name: string): string => {
