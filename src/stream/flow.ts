@@ -25,7 +25,12 @@ export interface FlowOptions {
 }
 
 export class FlowControl {
+  /** Client samples the server has placed: audio sent, plus skipped audio it zero-fills. */
   private samplesSent = 0;
+  /** Client samples skipped (silence gate) since the last datagram sent. */
+  private skipped = 0;
+  /** The longest gap the server zero-fills (AudioTrack's maxFill); the rest of a gap only shifts time. */
+  private readonly maxFill: number;
   private answered = 0;
   private forgiven = 0;
   private nextSendAt = 0;
@@ -33,6 +38,10 @@ export class FlowControl {
   private readonly maxAhead: number;
   private readonly stallMs: number;
   private wake: (() => void) | null = null;
+  /** Results received when the last stall was forgiven (-1: none yet). */
+  private answeredAtStall = -1;
+  /** No result across two stalls: the server stopped answering, so don't wait for it. */
+  private deaf = false;
 
   constructor(
     private readonly opts: FlowOptions,
@@ -42,22 +51,39 @@ export class FlowControl {
     this.interval = opts.maxDatagramsPerSec ? 1000 / (0.8 * opts.maxDatagramsPerSec) : 0;
     this.maxAhead = opts.maxAhead ?? 16;
     this.stallMs = opts.stallMs ?? 500;
+    this.maxFill = Math.ceil(((opts.windowSamples + opts.hopSamples) * opts.clientRate) / opts.serverRate);
   }
 
-  /** Windows the server owes for the audio sent so far (at its own rate). */
+  /**
+   * Windows the server owes for the audio sent so far (at its own rate). Its track emits a
+   * window every hop from the first sample (the first ones zero-padded, as the original's),
+   * not from the first full window.
+   */
   expectedWindows(): number {
     const serverSamples = (this.samplesSent * this.opts.serverRate) / this.opts.clientRate;
-    if (serverSamples < this.opts.windowSamples) return 0;
-    return Math.floor((serverSamples - this.opts.windowSamples) / this.opts.hopSamples) + 1;
+    return Math.floor(serverSamples / this.opts.hopSamples);
   }
 
   outstanding(): number {
     return this.expectedWindows() - this.answered - this.forgiven;
   }
 
+  /**
+   * `samples` were not sent (the silence gate). The server zero-fills up to `maxFill` of such
+   * a gap when the next datagram arrives and classifies the windows inside it, so they count.
+   */
+  skip(samples: number): void {
+    this.skipped += samples;
+  }
+
   /** A result arrived. */
   onResult(): void {
     this.answered++;
+    this.deaf = false;
+    // A result forgiven as lost that comes after all (a slow server, not a lost reply) must
+    // not become credit: the server never owes fewer than zero windows.
+    const over = this.answered + this.forgiven - this.expectedWindows();
+    if (over > 0) this.forgiven = Math.max(0, this.forgiven - over);
     const w = this.wake;
     this.wake = null;
     w?.();
@@ -67,13 +93,18 @@ export class FlowControl {
   async beforeSend(samples: number): Promise<void> {
     let lastProgress = this.now();
     let seen = this.answered;
-    while (this.outstanding() > this.maxAhead) {
+    while (!this.deaf && this.outstanding() > this.maxAhead) {
       if (this.answered !== seen) {
         seen = this.answered;
         lastProgress = this.now();
       }
       const waited = this.now() - lastProgress;
       if (waited >= this.stallMs) {
+        // Not one result since the last stall: the server is gone or deaf (stopped, its
+        // inference thread dead). Waiting would stretch an 800 s file by minutes of stalls
+        // before the END that reports it, so send on (still paced) until a result comes.
+        if (this.answered === this.answeredAtStall) this.deaf = true;
+        this.answeredAtStall = this.answered;
         this.forgiven += this.outstanding() - Math.floor(this.maxAhead / 2);
         break;
       }
@@ -92,6 +123,7 @@ export class FlowControl {
       this.nextSendAt = Math.max(t - 20, this.nextSendAt) + this.interval;
       if (this.nextSendAt - t > 20) await this.sleep(this.nextSendAt - t);
     }
-    this.samplesSent += samples;
+    this.samplesSent += Math.min(this.skipped, this.maxFill) + samples;
+    this.skipped = 0;
   }
 }

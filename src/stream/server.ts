@@ -383,8 +383,13 @@ export class KwsServer {
     const e = this.opts.engine;
     const info: WelcomeInfo = { v: 1, model: e.name, labels: [...e.labels], sampleRate: e.sampleRate, windowSamples: e.windowSamples, hopSamples: this.opts.hopSamples, maxDatagramsPerSec: this.opts.rate.datagramsPerSec };
     let body = Buffer.from(JSON.stringify(info));
+    // Labels are only shown to the user; the rate is what keeps `kws stream --fast` from being
+    // cut by the rate limit, so a model with many labels loses its labels first.
     if (body.length + 64 > bytes) {
       delete info.labels;
+      body = Buffer.from(JSON.stringify(info));
+    }
+    if (body.length + 64 > bytes) {
       delete info.maxDatagramsPerSec;
       body = Buffer.from(JSON.stringify(info));
     }
@@ -559,6 +564,8 @@ export class KwsServer {
         try {
           probs = await this.opts.engine.classify(batch.map((b) => b.window.features));
         } catch (err) {
+          // stop() disposed the engine under this batch (Ctrl+C mid-stream): expected, not a bug to report.
+          if (this.stopped) break;
           this.logError('inference', err);
           for (const b of batch) b.session.inFlight--;
           this.counters.dropped.error += batch.length;

@@ -386,3 +386,58 @@ test('under overload, windows that waited too long are shed instead of answered 
     await server.stop();
   }
 });
+
+test('a model with many labels: WELCOME drops the labels but keeps the rate a fast sender needs, and stays no larger than the HELLO', async () => {
+  class ManyLabels extends FakeEngine {
+    override readonly labels = Array.from({ length: 40 }, (_, i) => `keyword_number_${i}`);
+  }
+  const { server, port } = await startServer(new ManyLabels());
+  const p = await probe();
+  try {
+    const hello = encode({ type: MsgType.hello, format: SampleFormat.s16le, sessionId: 7, seq: 0, sampleRate: 16000, offset: 0 }, Buffer.alloc(MIN_HELLO_BYTES));
+    await p.send(hello, port);
+    for (let i = 0; i < 50 && p.replies.length === 0; i++) await sleep(10);
+    const reply = p.replies[0];
+    assert.ok(reply, 'a WELCOME came back');
+    assert.ok(reply.length <= hello.length, `WELCOME ${reply.length} bytes, HELLO ${hello.length}`);
+    const d = decode(reply);
+    assert.ok(d.ok && d.msg.header.type === MsgType.welcome);
+    const body = parseJsonPayload(d.msg.payload);
+    assert.equal(body?.labels, undefined, '40 labels do not fit');
+    assert.equal(body?.maxDatagramsPerSec, SERVER_DEFAULTS.rate.datagramsPerSec);
+  } finally {
+    await p.close();
+    await server.stop();
+  }
+});
+
+test('stopping while a batch is in inference logs no inference error (Ctrl+C mid-stream)', async () => {
+  // Like WorkerEngine: dispose() ends the thread, and the classify() in flight rejects.
+  class DisposableEngine extends FakeEngine {
+    private rejectPending: ((e: Error) => void) | null = null;
+    override classify(windows: Float32Array[]): Promise<Float32Array[]> {
+      this.calls++;
+      return new Promise((_, reject) => {
+        this.rejectPending = reject;
+        void windows;
+      });
+    }
+    dispose(): void {
+      this.rejectPending?.(new Error('inference thread exited (code 1)'));
+    }
+  }
+  const engine = new DisposableEngine();
+  const { server, port, logs } = await startServer(engine);
+  const p = await probe();
+  try {
+    await p.send(encode({ type: MsgType.hello, format: SampleFormat.s16le, sessionId: 9, seq: 0, sampleRate: 16000, offset: 0 }, Buffer.alloc(MIN_HELLO_BYTES)), port);
+    await p.send(encode({ type: MsgType.audio, format: SampleFormat.s16le, sessionId: 9, seq: 1, sampleRate: 16000, offset: 0 }, int16ToPayload(new Int16Array(4096))), port);
+    for (let i = 0; i < 100 && engine.calls === 0; i++) await sleep(10);
+    assert.ok(engine.calls > 0, 'a batch is in inference');
+  } finally {
+    await p.close();
+    await server.stop();
+  }
+  await sleep(20);
+  assert.deepEqual(logs.filter((l) => l.includes('inference error')), []);
+});
