@@ -54,7 +54,11 @@ Examples:
   $ kws score talk.wav -n mfcc1 --labels talk.txt --sweep
   $ kws stream -i talk.wav --fast --json --results > talk.jsonl && kws score talk.wav --hits talk.jsonl`,
     )
-    .action(async (recording: string, flags: ScoreFlags) => {
+    .action(async (recording: string, flags: ScoreFlags, cmd: Command) => {
+      // Saved results were already smoothed by the server that produced them.
+      if (flags.hits !== undefined && cmd.getOptionValueSource('smooth') === 'cli') {
+        throw usageError('--smooth applies only with -n MODEL', 'Results saved with --hits were smoothed by the server (kws serve --smooth); drop --smooth.');
+      }
       await runScore(recording, flags);
     });
 }

@@ -266,6 +266,12 @@ test('kws score measures recall and false hits; serve rejects a contradicting ty
   assert.equal(rep.keywords, 3);
   assert.equal(rep.recall, 1);
   assert.equal(rep.falseHits, 0);
+  // Saved results were smoothed by their server: --smooth with --hits is a mistake, said so.
+  const hitsFile = path.join(tmp, 'saved-hits.jsonl');
+  fs.writeFileSync(hitsFile, '{"label":"low","probability":0.9,"t":1.2}\n');
+  const smoothHits = runKws(['score', wavPath, '--hits', hitsFile, '--smooth', '2'], { cwd: tmp });
+  assert.equal(smoothHits.status, 2, smoothHits.stderr);
+  assert.match(smoothHits.stderr, /--smooth applies only with -n MODEL/);
   const bad = runKws(['serve', '-n', modelDir, '-s'], { cwd: tmp });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /-s says a spectrogram model, but .* is a mfcc model/);
