@@ -4,6 +4,11 @@
  * the same architecture on the same number of clips with the same batch size and optimiser.
  *
  *   node dist/bench/train.js [--json] [--quick] [--models mfcc,raw] [--epochs N] [--backends LIST] [--no-pytorch]
+ *   node dist/bench/train.js --inference [--json]
+ *
+ * --inference instead times prediction (ms per window, batch 64, WASM) of each --arch default model
+ * and of the mfcc default before the 20 ms hop (20x97 input, 16-32-64-64 filters), all in one
+ * process and interleaved, since the server's capacity is set by the mfcc model's cost per window.
  *
  * Backends measured:
  *   wasm-stock    @tensorflow/tfjs-backend-wasm as shipped (expected to fail: no Conv2DBackpropFilter)
@@ -267,13 +272,79 @@ export function formatTrainBench(r: TrainBenchResult): string {
   return lines.join('\n');
 }
 
-function parseArgs(argv: string[]): TrainBenchOptions {
-  const opts: TrainBenchOptions = { json: false };
+export interface InferenceTiming {
+  model: string;
+  inputShape: number[];
+  params: number;
+  /** Median over repetitions of wall-clock milliseconds per window at batch 64. */
+  msPerWindow: number;
+  /** The same in process CPU time: WASM runs on one thread, and CPU time is far less disturbed by other load. */
+  cpuMsPerWindow: number;
+}
+
+/** The mfcc default until the 20 ms hop: kept here only as the cost baseline. */
+function previousMfccDefault(tf: TF): ReturnType<typeof buildModel> {
+  const L = tf.layers;
+  const layers = [];
+  [16, 32, 64, 64].forEach((filters, i) => {
+    layers.push(L.conv2d({ filters, kernelSize: 3, padding: 'same', useBias: false, ...(i === 0 ? { inputShape: [20, 97, 1] } : {}) }));
+    layers.push(L.batchNormalization({}), L.activation({ activation: 'relu' }));
+    if (i < 3) layers.push(L.maxPooling2d({ poolSize: 2 }));
+  });
+  layers.push(L.globalAveragePooling2d({}), L.dropout({ rate: 0.3 }), L.dense({ units: CLASSES, activation: 'softmax' }));
+  return tf.sequential({ layers });
+}
+
+export async function runInferenceBench(): Promise<InferenceTiming[]> {
+  const { tf } = await initBackend('wasm');
+  const batch = 64;
+  const models: { name: string; model: ReturnType<typeof buildModel>; shape: number[] }[] = [
+    { name: 'mfcc default before (hop 160, 16-32-64-64)', model: previousMfccDefault(tf), shape: [20, 97, 1] },
+  ];
+  for (const type of ['mfcc', 'spectrogram', 'raw'] as ModelType[]) {
+    const shape = modelInputShape(archDefaults(type, 'default').featureSpec);
+    models.push({ name: `${type} default`, model: buildModel(tf, { type, arch: 'default', inputShape: shape, numClasses: CLASSES }), shape });
+  }
+  const xs = models.map((m) => tf.randomNormal([batch, ...m.shape], 0, 1, 'float32', 1));
+  const run = (i: number): void => {
+    tf.tidy(() => (models[i]?.model.predict(xs[i] as ReturnType<typeof tf.randomNormal>) as ReturnType<typeof tf.randomNormal>).dataSync());
+  };
+  models.forEach((_, i) => {
+    for (let w = 0; w < 3; w++) run(i);
+  });
+  const times: number[][] = models.map(() => []);
+  const cpuTimes: number[][] = models.map(() => []);
+  // Interleaved repetitions, so load that comes and goes hits every model alike.
+  for (let rep = 0; rep < 9; rep++) {
+    models.forEach((_, i) => {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      for (let k = 0; k < 4; k++) run(i);
+      const c = process.cpuUsage(c0);
+      times[i]?.push((performance.now() - t0) / 4 / batch);
+      cpuTimes[i]?.push((c.user + c.system) / 1000 / 4 / batch);
+    });
+  }
+  const out = models.map((m, i) => ({
+    model: m.name,
+    inputShape: m.shape,
+    params: m.model.countParams(),
+    msPerWindow: median(times[i] as number[]),
+    cpuMsPerWindow: median(cpuTimes[i] as number[]),
+  }));
+  tf.dispose(xs);
+  for (const m of models) m.model.dispose();
+  return out;
+}
+
+function parseArgs(argv: string[]): TrainBenchOptions & { inference?: boolean } {
+  const opts: TrainBenchOptions & { inference?: boolean } = { json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') opts.json = true;
     else if (a === '--quick') opts.quick = true;
     else if (a === '--no-pytorch') opts.pytorch = false;
+    else if (a === '--inference') opts.inference = true;
     else if (a === '--models') opts.models = (argv[++i] ?? '').split(',').filter((m): m is ModelType => m === 'mfcc' || m === 'spectrogram' || m === 'raw');
     else if (a === '--clips') opts.clips = Number(argv[++i]);
     else if (a === '--epochs') opts.epochs = Number(argv[++i]);
@@ -288,12 +359,22 @@ function parseArgs(argv: string[]): TrainBenchOptions {
 
 if (require.main === module) {
   const opts = parseArgs(process.argv.slice(2));
-  runTrainBench(opts)
-    .then((r) => {
-      process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${formatTrainBench(r)}\n`);
-    })
-    .catch((err: unknown) => {
-      process.stderr.write(`train bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    });
+  const fail = (err: unknown): void => {
+    process.stderr.write(`train bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  };
+  if (opts.inference) {
+    runInferenceBench()
+      .then((r) => {
+        const text = r.map((t) => `${t.model.padEnd(46)} ${t.msPerWindow.toFixed(3)} ms/window wall, ${t.cpuMsPerWindow.toFixed(3)} ms CPU  (input ${t.inputShape.join('x')}, ${t.params.toLocaleString('en')} params)`).join('\n');
+        process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${text}\n`);
+      })
+      .catch(fail);
+  } else {
+    runTrainBench(opts)
+      .then((r) => {
+        process.stdout.write(opts.json ? `${JSON.stringify(r)}\n` : `${formatTrainBench(r)}\n`);
+      })
+      .catch(fail);
+  }
 }

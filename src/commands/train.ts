@@ -1,5 +1,6 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { usageError } from '../util/errors';
+import { intArg, numberArg } from './args';
 import type { ModelType, ArchName } from '../model/metadata';
 
 const TYPES: readonly ModelType[] = ['mfcc', 'spectrogram', 'raw'];
@@ -12,12 +13,12 @@ interface TrainCliOptions {
   data: string;
   name?: string;
   arch: string;
-  epochs?: string;
-  batchSize?: string;
-  learningRate?: string;
-  valSplit?: string;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  valSplit?: number;
   splitBy: string;
-  seed: string;
+  seed: number;
   augment?: boolean;
   noise?: string;
   backend: string;
@@ -44,17 +45,10 @@ export function resolveType(o: Pick<TrainCliOptions, 'type' | 'mfcc' | 'spectrog
   return [...chosen][0] ?? 'mfcc';
 }
 
-function intOpt(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw usageError(`${name} must be a whole number >= 1, got '${v}'`);
-  return n;
-}
-
-function numOpt(name: string, v: string | undefined, lo: number, hi: number, hiOpen: boolean): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || (hiOpen ? n >= hi : n > hi)) throw usageError(`${name} must be a number from ${lo} to ${hiOpen ? 'below ' : ''}${hi}, got '${v}'`);
+/** --val-split: the shared number parser, plus "below 1" (holding out every clip leaves nothing to train on). */
+function valSplitArg(value: string): number {
+  const n = numberArg('--val-split', 0, 1)(value);
+  if (n >= 1) throw new InvalidArgumentError(`--val-split must be at least 0 and below 1, got "${value}".`);
   return n;
 }
 
@@ -67,7 +61,7 @@ function defaultsHelp(): string {
     for (const t of TYPES) {
       for (const a of ['default', 'seed'] as ArchName[]) {
         const d = arch.archDefaults(t, a);
-        const aug = a === 'default' ? 'augmentation on' : 'no augmentation';
+        const aug = a === 'seed' ? 'no augmentation' : d.masks ? 'augmentation + SpecAugment on' : 'augmentation on';
         lines.push(`  ${t.padEnd(11)} ${a.padEnd(7)}  ${String(d.epochs).padStart(3)} epochs, batch ${d.batchSize}, learning rate ${d.learningRate}, ${a === 'seed' ? '60/40 split' : '80/20 split'}, ${aug}`);
       }
     }
@@ -88,13 +82,13 @@ export function define(program: Command): void {
     .option('-d, --data <dir>', 'training clips, one sub-folder per label', 'data')
     .option('-n, --name <name>', 'model name (default: mfccmodel<unix time>, specmodel<unix time> or 1dconv<unix time>)')
     .option('--arch <arch>', "'default' (chosen to generalise) or 'seed' (the notebooks' exact model and training)", 'default')
-    .option('--epochs <n>', 'training epochs (default: per architecture, see below)')
-    .option('--batch-size <n>', 'clips per training step (default: per architecture)')
-    .option('--learning-rate <x>', 'peak Adam learning rate (default: per architecture)')
-    .option('--val-split <fraction>', 'share of clips held out for validation (default: 0.2; seed: 0.4)')
+    .option('--epochs <n>', 'training epochs (default: per architecture, see below)', intArg('--epochs', 1, 100000))
+    .option('--batch-size <n>', 'clips per training step (default: per architecture)', intArg('--batch-size', 1, 100000))
+    .option('--learning-rate <x>', 'peak Adam learning rate (default: per architecture)', numberArg('--learning-rate', 1e-6, 1))
+    .option('--val-split <fraction>', 'share of clips held out for validation (default: 0.2; seed: 0.4)', valSplitArg)
     .option('--split-by <how>', "'clip' (stratified shuffle) or 'voice' (whole speakers held out: manifest.csv voice column, or SPEAKER__name.wav)", 'clip')
-    .option('--seed <n>', 'seed for the split, weights, shuffling and augmentation', '42')
-    .option('--augment', 'augment training clips: time shift, background noise, gain (default for --arch default)')
+    .option('--seed <n>', 'seed for the split, weights, shuffling and augmentation', intArg('--seed', 0, 2 ** 32 - 1), 42)
+    .option('--augment', 'augment training clips: speed, time shift, background noise, gain, and SpecAugment masks where the type uses them (default for --arch default)')
     .option('--no-augment', 'train on the clips as recorded (default for --arch seed)')
     .option('--noise <dir>', 'background noise WAVs for augmentation (default: the training clips of DATA/_background_)')
     .option('--backend <name>', 'auto, tfjs-node, wasm or cpu', 'auto')
@@ -120,8 +114,7 @@ Examples:
       const type = resolveType(o);
       if (o.arch !== 'default' && o.arch !== 'seed') throw usageError(`unknown --arch '${o.arch}'`, 'Use default or seed.');
       if (o.splitBy !== 'clip' && o.splitBy !== 'voice') throw usageError(`unknown --split-by '${o.splitBy}'`, 'Use clip or voice.');
-      const seed = Number(o.seed);
-      if (!Number.isInteger(seed) || seed < 0) throw usageError(`--seed must be a whole number >= 0, got '${o.seed}'`);
+      const seed = o.seed;
       const { parseBackendChoice } = await import('../model/backend.js');
       const backend = parseBackendChoice(o.backend);
       const { runTraining } = await import('../model/pipeline.js');
@@ -130,10 +123,10 @@ Examples:
         arch: o.arch,
         dataDir: o.data,
         name: o.name,
-        epochs: intOpt('--epochs', o.epochs),
-        batchSize: intOpt('--batch-size', o.batchSize),
-        learningRate: numOpt('--learning-rate', o.learningRate, 1e-6, 1, false),
-        valSplit: numOpt('--val-split', o.valSplit, 0, 1, true),
+        epochs: o.epochs,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        valSplit: o.valSplit,
         splitBy: o.splitBy,
         seed,
         augment: o.augment,

@@ -1,8 +1,12 @@
 /**
  * Training-time augmentation on the raw window, before features are computed, so
- * it works the same for every model type. Three perturbations a recording really
- * undergoes: the word starts at another moment (time shift), the room is noisier
- * (background noise at a random SNR), the speaker is nearer or farther (gain).
+ * it works the same for every model type. Four perturbations a recording really
+ * undergoes: another speaker talks faster or slower with a higher or lower voice
+ * (speed perturbation: resampling moves pitch and formants together, the cheapest
+ * stand-in for an unseen voice), the word starts at another moment (time shift),
+ * the room is noisier (background noise at a random SNR), the speaker is nearer or
+ * farther (gain). SpecAugment-style masks on the normalised features are in
+ * maskFeatures() below: the pipeline applies them after feature extraction.
  * All draws come from a seeded generator: the same seed gives the same epochs.
  *
  * Owner: training.
@@ -18,12 +22,78 @@ export interface AugmentOptions {
   snrDb: [number, number];
   /** Gain range in dB. */
   gainDb: [number, number];
+  /** Speed (resampling) factor range; [1, 1] switches it off. 1.1 = 10 % faster and higher. */
+  speed: [number, number];
+}
+
+/** SpecAugment: zeroed stripes on normalised features (0 = the training mean). */
+export interface MaskOptions {
+  /** Masks across time (whole frames) per example, each up to maxTimeWidth frames wide. */
+  timeMasks: number;
+  maxTimeWidth: number;
+  /** Masks across feature rows (mel bands or coefficients), each up to maxRowWidth rows. */
+  rowMasks: number;
+  maxRowWidth: number;
 }
 
 export function defaultAugmentOptions(sampleRate: number): AugmentOptions {
   // 100 ms of shift keeps a 1 s window's word inside it; 0-20 dB SNR covers a quiet
   // room to a loud fan; +-6 dB is the difference between near and arm's length.
-  return { maxShift: Math.round(0.1 * sampleRate), noiseProbability: 0.8, snrDb: [0, 20], gainDb: [-6, 6] };
+  // Speed 0.85-1.15 spans roughly +-2.5 semitones and +-15 % tempo, about the spread
+  // between two adult speakers of the same sex; measured in docs/training.md.
+  return { maxShift: Math.round(0.1 * sampleRate), noiseProbability: 0.8, snrDb: [0, 20], gainDb: [-6, 6], speed: [0.85, 1.15] };
+}
+
+/**
+ * Resample `clip` by `factor` around its centre, keeping its length: the output at sample i
+ * reads the input at c + (i - c) * factor (linear interpolation), zeros outside. A factor above 1
+ * plays faster and higher (a 440 Hz tone becomes 440 * factor Hz) and shortens the word about the
+ * window's centre, so a centred word stays centred. Linear interpolation has no anti-alias
+ * filter; at factors up to ~1.2 only the top 1.3 kHz below Nyquist can fold back, where speech
+ * has little energy, and it costs a fraction of a windowed-sinc resampler.
+ */
+export function speedPerturb(clip: Float32Array, factor: number): Float32Array {
+  if (!(factor > 0) || !Number.isFinite(factor)) throw new RangeError(`speed factor must be a positive number, got ${factor}`);
+  const n = clip.length;
+  const out = new Float32Array(n);
+  if (factor === 1) {
+    out.set(clip);
+    return out;
+  }
+  const c = (n - 1) / 2;
+  for (let i = 0; i < n; i++) {
+    const pos = c + (i - c) * factor;
+    if (pos < 0 || pos > n - 1) continue;
+    const k = Math.floor(pos);
+    const f = pos - k;
+    const a = clip[k] as number;
+    out[i] = f === 0 ? a : a + f * ((clip[k + 1] as number) - a);
+  }
+  return out;
+}
+
+/**
+ * SpecAugment (Park et al. 2019) without time warping: zero `timeMasks` random runs of frames and
+ * `rowMasks` random runs of rows in each normalised example, in place. `x` holds `count` examples
+ * of rows x frames values, row-major ([row][frame], the FeatureExtractor layout). Zero is the
+ * training mean after normalisation, so a mask looks like "average speech here", not silence.
+ */
+export function maskFeatures(x: Float32Array, count: number, rows: number, frames: number, opts: MaskOptions, rng: Rng): void {
+  const size = rows * frames;
+  if (x.length < count * size) throw new RangeError(`maskFeatures: ${x.length} values cannot hold ${count} x ${rows} x ${frames}`);
+  for (let e = 0; e < count; e++) {
+    const base = e * size;
+    for (let m = 0; m < opts.timeMasks; m++) {
+      const w = rng.int(Math.min(opts.maxTimeWidth, frames) + 1);
+      const t0 = rng.int(frames - w + 1);
+      for (let r = 0; r < rows; r++) x.fill(0, base + r * frames + t0, base + r * frames + t0 + w);
+    }
+    for (let m = 0; m < opts.rowMasks; m++) {
+      const w = rng.int(Math.min(opts.maxRowWidth, rows) + 1);
+      const r0 = rng.int(rows - w + 1);
+      x.fill(0, base + r0 * frames, base + (r0 + w) * frames);
+    }
+  }
 }
 
 function rms(x: Float32Array): number {
@@ -46,8 +116,11 @@ export function timeShift(clip: Float32Array, shift: number): Float32Array {
  * a recording is shorter).
  */
 export function augmentClip(clip: Float32Array, noise: readonly Float32Array[], opts: AugmentOptions, rng: Rng): Float32Array {
+  const [s0, s1] = opts.speed;
+  // No draw when speed is off, so recipes without it keep their exact random sequence.
+  const src = s0 === 1 && s1 === 1 ? clip : speedPerturb(clip, rng.uniform(s0, s1));
   const shift = opts.maxShift > 0 ? rng.int(2 * opts.maxShift + 1) - opts.maxShift : 0;
-  const out = timeShift(clip, shift);
+  const out = timeShift(src, shift);
   const gain = Math.pow(10, rng.uniform(opts.gainDb[0], opts.gainDb[1]) / 20);
   for (let i = 0; i < out.length; i++) out[i] = (out[i] as number) * gain;
   if (noise.length > 0 && rng.next() < opts.noiseProbability) {

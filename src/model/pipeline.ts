@@ -13,14 +13,14 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { ArchName, DatasetSummary, ModelMetadata, ModelType, TrainingSettings } from './metadata';
-import { featureSize, modelInputShape, describeSpec, type FeatureSpec } from '../features/spec';
+import { featureShape, featureSize, modelInputShape, describeSpec, type FeatureSpec } from '../features/spec';
 import { FeatureExtractor } from '../features/extract';
 import { loadClip } from '../audio/wav';
 import { computeStats, Normalizer, statsToJson, type NormStats } from '../features/normalize';
 import { initBackend, tfjsNodeResolvable, type BackendChoice, type BackendInfo, type TF } from './backend';
 import { clipsPerLabel, fingerprintClips, scanDataset, type ClipRef, type Dataset } from './dataset';
 import { checkSplit, splitClips, type Split, type SplitBy } from './split';
-import { augmentClip, defaultAugmentOptions } from './augment';
+import { augmentClip, defaultAugmentOptions, maskFeatures, type AugmentOptions, type MaskOptions } from './augment';
 import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
 import { trainLoop, type EpochLog } from './train';
 import { argmaxRows, evaluatePredictions, type Evaluation } from './evaluate';
@@ -64,6 +64,10 @@ export interface TrainOptions {
   maxClipsPerLabel?: number;
   specOverride?: FeatureSpec;
   buildModelOverride?: (tf: TF, inputShape: number[], numClasses: number, seed: number) => LayersModel;
+  /** Experiments only: replace parts of the architecture's augmentation recipe. */
+  augmentOverride?: Partial<AugmentOptions>;
+  masksOverride?: MaskOptions | null;
+  labelSmoothingOverride?: number;
   /** Experiments only: do not write anything. */
   dryRun?: boolean;
 }
@@ -100,6 +104,12 @@ export interface ArchDefaultsLike {
   featureSpec: FeatureSpec;
   valSplit?: number;
   augment?: boolean;
+  /** Waveform augmentation (default: defaultAugmentOptions). */
+  augmentation?: AugmentOptions;
+  /** SpecAugment masks on normalised features while augmenting (default: none). */
+  masks?: MaskOptions | null;
+  /** Label smoothing for the default architectures (default 0). */
+  labelSmoothing?: number;
 }
 
 const log = (quiet: boolean | undefined, msg: string): void => {
@@ -193,6 +203,16 @@ async function loadNoise(noiseDir: string | undefined, ds: Dataset, split: Split
   return { noise, source: `${noise.length} training clip(s) of _background_` };
 }
 
+/** One line naming every augmentation in force, for the log and the report. */
+export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | null, sampleRate: number): string {
+  const parts: string[] = [];
+  if (a.speed[0] !== 1 || a.speed[1] !== 1) parts.push(`speed ${a.speed[0]}..${a.speed[1]}`);
+  parts.push(`time shift +-${Math.round((1000 * a.maxShift) / sampleRate)} ms`, `gain ${a.gainDb[0]}..${a.gainDb[1]} dB`);
+  parts.push(`noise p ${a.noiseProbability} at ${a.snrDb[0]}..${a.snrDb[1]} dB SNR`);
+  if (masks) parts.push(`SpecAugment ${masks.timeMasks}x<=${masks.maxTimeWidth} frames, ${masks.rowMasks}x<=${masks.maxRowWidth} rows`);
+  return parts.join(', ');
+}
+
 async function resolveDefaults(type: ModelType, arch: ArchName): Promise<ArchDefaultsLike> {
   const mod = await import('./architectures.js');
   return mod.archDefaults(type, arch);
@@ -272,24 +292,30 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const rowSize = featureSize(spec);
   const inputShape = modelInputShape(spec);
   const tFeat = Date.now();
-  const loaded = await loadClips(ds, ds.clips, spec.windowSamples, spec.sampleRate, opts.crop, opts.quiet);
   const extractor = new FeatureExtractor(spec);
-  let features: Float32Array;
+  let features: Float32Array | null = null;
+  let loaded: LoadedClips | null = null;
   let cacheState: TrainResult['featureCache'] = 'off';
-  if (opts.cacheDir !== null) {
-    const key = featureCacheKey({ spec, fit: 'centre', clips: ds.clips });
-    const cached = await readFeatureCache(opts.cacheDir, key);
+  // Without --crop an entry exists only if every clip fitted the window (the run that wrote it
+  // refused otherwise), so a hit needs no re-check; --crop entries are kept apart for that reason.
+  const cacheKey = opts.cacheDir !== null ? featureCacheKey({ spec, fit: opts.crop ? 'centre,crop-loudest' : 'centre', clips: ds.clips }) : null;
+  if (opts.cacheDir !== null && cacheKey !== null) {
+    const cached = await readFeatureCache(opts.cacheDir, cacheKey);
     if (cached && cached.count === ds.clips.length && cached.rowSize === rowSize) {
       features = cached.data;
       cacheState = 'hit';
-      log(opts.quiet, `features: reused ${path.join(opts.cacheDir, `features-${key}.f32`)}`);
-    } else {
-      features = featuresOf(extractor, loaded.audio, spec.windowSamples, rowSize, 'features', opts.quiet);
-      await writeFeatureCache(opts.cacheDir, key, { data: features, count: ds.clips.length, rowSize }, { spec, data: ds.root, clips: ds.clips.length });
+      log(opts.quiet, `features: reused ${path.join(opts.cacheDir, `features-${cacheKey}.f32`)}`);
+    }
+  }
+  // Audio is needed to compute features, or to augment them; a cache hit without
+  // augmentation skips reading the clips altogether.
+  if (features === null || augment) loaded = await loadClips(ds, ds.clips, spec.windowSamples, spec.sampleRate, opts.crop, opts.quiet);
+  if (features === null) {
+    features = featuresOf(extractor, (loaded as LoadedClips).audio, spec.windowSamples, rowSize, 'features', opts.quiet);
+    if (opts.cacheDir !== null && cacheKey !== null) {
+      await writeFeatureCache(opts.cacheDir, cacheKey, { data: features, count: ds.clips.length, rowSize }, { spec, data: ds.root, clips: ds.clips.length });
       cacheState = 'miss';
     }
-  } else {
-    features = featuresOf(extractor, loaded.audio, spec.windowSamples, rowSize, 'features', opts.quiet);
   }
   const featureSeconds = (Date.now() - tFeat) / 1000;
 
@@ -308,19 +334,24 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
 
   let noiseSource = 'off';
   let augmentFeatures: ((epoch: number) => Float32Array) | null = null;
-  if (augment) {
-    const { noise, source } = await loadNoise(opts.noiseDir, ds, split, loaded.audio, spec.sampleRate);
+  const aopts: AugmentOptions = { ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)), ...opts.augmentOverride };
+  const masks: MaskOptions | null = opts.masksOverride !== undefined ? opts.masksOverride : (defaults.masks ?? null);
+  const labelSmoothing = opts.labelSmoothingOverride ?? defaults.labelSmoothing ?? 0;
+  if (augment && loaded) {
+    const audio = loaded.audio;
+    const { noise, source } = await loadNoise(opts.noiseDir, ds, split, audio, spec.sampleRate);
     noiseSource = source;
-    const aopts = defaultAugmentOptions(spec.sampleRate);
-    const trainAudio = split.train.map((i) => fitClip(loaded.audio[i] as Float32Array, spec.windowSamples));
+    const trainAudio = split.train.map((i) => fitClip(audio[i] as Float32Array, spec.windowSamples));
+    const { rows, frames } = featureShape(spec);
     augmentFeatures = (epoch: number): Float32Array => {
       // One generator per epoch, derived from the seed: epoch e is the same whatever ran before.
       const rng: Rng = createRng((opts.seed * 1000003 + epoch * 7919) >>> 0);
       const x = featuresOf(extractor, trainAudio.map((a) => augmentClip(a, noise, aopts, rng)), spec.windowSamples, rowSize, null);
       applyStats(stats, x, rowSize);
+      if (masks) maskFeatures(x, trainAudio.length, rows, frames, masks, rng);
       return x;
     };
-    log(opts.quiet, `augmentation: time shift +-${aopts.maxShift} samples, gain ${aopts.gainDb[0]}..${aopts.gainDb[1]} dB, noise ${aopts.snrDb[0]}..${aopts.snrDb[1]} dB SNR from ${source}`);
+    log(opts.quiet, `augmentation: ${describeAugmentation(aopts, masks, spec.sampleRate)}, noise from ${source}`);
   } else log(opts.quiet, 'augmentation: off');
 
   // 3. Model.
@@ -349,6 +380,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     seed: opts.seed,
     // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
     schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
+    labelSmoothing,
     trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
     trainLabels: trainY,
     valFeatures: valX,
@@ -435,7 +467,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       'learning rate': learningRate,
       'validation split': `${valSplit} by ${splitBy}`,
       seed: opts.seed,
-      augmentation: augment ? `on (noise: ${noiseSource})` : 'off',
+      augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate)} (noise: ${noiseSource})` : 'off',
+      'label smoothing': labelSmoothing,
       backend: backend.name,
       'seconds per epoch': secondsPerEpoch.toFixed(1),
       'total seconds': ((Date.now() - t0) / 1000).toFixed(0),

@@ -36,6 +36,11 @@ export interface TrainLoopInput {
   seed: number;
   /** 'warmup-cosine' (default) or 'constant' (the notebooks' plain Adam). */
   schedule?: 'warmup-cosine' | 'constant';
+  /**
+   * Label smoothing epsilon (default 0): targets become 1 - eps + eps/K for the true class and
+   * eps/K elsewhere, which keeps the net from becoming over-confident on the training voices.
+   */
+  labelSmoothing?: number;
   /** Training features for epoch `e` (0-based): count * rowSize floats, normalised. */
   trainFeatures: (epoch: number) => Float32Array | Promise<Float32Array>;
   trainLabels: Int32Array;
@@ -99,6 +104,8 @@ export function lossAndAccuracy(probs: Float32Array, labels: Int32Array, numClas
 export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult> {
   const { tf, model, inputShape, numClasses, epochs, batchSize, seed } = input;
   const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const smoothing = input.labelSmoothing ?? 0;
+  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`label smoothing must be in [0, 1), got ${smoothing}`);
   const nTrain = input.trainLabels.length;
   const nVal = input.valLabels.length;
   const optimizer = tf.train.adam(input.learningRate);
@@ -131,7 +138,10 @@ export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult>
       lr = input.schedule === 'constant' ? input.learningRate : learningRateAt(step, stepsPerEpoch, totalSteps, input.learningRate);
       setLr(lr);
       const xt = tf.tensor(xb, [idx.length, ...inputShape]);
-      const yt = tf.tidy(() => tf.oneHot(tf.tensor1d(yb, 'int32'), numClasses).toFloat());
+      const yt = tf.tidy(() => {
+        const hot = tf.oneHot(tf.tensor1d(yb, 'int32'), numClasses).toFloat();
+        return smoothing > 0 ? hot.mul(1 - smoothing).add(smoothing / numClasses) : hot;
+      });
       const res = await model.trainOnBatch(xt, yt);
       xt.dispose();
       yt.dispose();

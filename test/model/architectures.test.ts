@@ -118,9 +118,60 @@ test('initialisation is deterministic per seed', () => {
 test('default features are frame-local (a stream can cache frames) and sized as documented', () => {
   const mfcc = defaultSpec('mfcc');
   assert.ok(isFrameLocal(mfcc));
-  assert.deepEqual(modelInputShape(mfcc), [20, 97, 1]);
-  assert.deepEqual(modelInputShape(defaultSpec('logmel')), [40, 97, 1]);
+  // 20 ms hop: 1 + floor((16000 - 512) / 320) = 49 frames.
+  assert.deepEqual(modelInputShape(mfcc), [20, 49, 1]);
+  assert.deepEqual(modelInputShape(defaultSpec('logmel')), [40, 49, 1]);
   assert.deepEqual(modelInputShape(defaultSpec('raw')), [16000, 1]);
+});
+
+/** Multiply-accumulates of the conv and dense layers for one window (what inference costs). */
+function macs(m: ReturnType<typeof buildModel>): number {
+  let total = 0;
+  for (const l of m.layers) {
+    const cls = l.getClassName();
+    if (cls !== 'Conv2D' && cls !== 'Dense') continue;
+    const out = l.outputShape as number[];
+    const kernel = l.getWeights()[0]?.shape as number[];
+    // Conv2D kernel [kh, kw, cin, cout] per output position; Dense [in, out] once.
+    const positions = cls === 'Conv2D' ? (out[1] as number) * (out[2] as number) : 1;
+    total += positions * kernel.reduce((a, b) => a * b, 1);
+  }
+  return total;
+}
+
+test('the default mfcc model costs about what the 10 ms-hop 16-32-64-64 one did per window', () => {
+  const m = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: modelInputShape(defaultSpec('mfcc')), numClasses: 6 });
+  // 20 x 49 input, 24-48-96-96 filters, pooling after the first three blocks:
+  // 20*49*9*24 + 10*24*9*24*48 + 5*12*9*48*96 + 2*6*9*96*96 + 96*6 = 6,184,224.
+  assert.equal(macs(m), 211_680 + 2_488_320 + 2_488_320 + 995_328 + 576);
+  // The previous default (20 x 97, 16-32-64-64) was 5,588,160; keep within 12 % of it.
+  // Wall-clock per window on WASM is lower (bench/train.ts --inference), the MACs a little higher.
+  assert.ok(macs(m) <= 1.12 * 5_588_160);
+  m.dispose();
+});
+
+test('default augmentation: speed on, SpecAugment on the spectral types, none for seed', () => {
+  for (const type of MODEL_TYPES) {
+    const d = archDefaults(type, 'default');
+    assert.deepEqual(d.augmentation.speed, [0.85, 1.15]);
+    assert.equal(d.masks === null, type === 'raw');
+    assert.equal(archDefaults(type, 'seed').masks, null);
+  }
+  assert.equal(archDefaults('mfcc', 'default').masks?.maxRowWidth, 3);
+  assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowWidth, 6);
+});
+
+test('the default raw model does not care how loud the window is', () => {
+  const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [2048, 1], numClasses: 3, seed: 5 });
+  const x = tf.randomNormal([2, 2048, 1], 0, 0.3, 'float32', 3);
+  // 40 dB quieter (a distant speaker, or a background clip at -70 dBFS) gives the same output.
+  const [a, b] = [m.predict(x), m.predict(tf.mul(x, 0.01))] as ReturnType<typeof tf.randomNormal>[];
+  const diff = tf.max(tf.abs(tf.sub(a as never, b as never))).dataSync()[0] as number;
+  assert.ok(diff < 1e-4, `outputs differ by ${diff}`);
+  // The normalisation is frozen: it adds no trainable weights.
+  assert.equal(m.getLayer('window_rms_norm').trainableWeights.length, 0);
+  tf.dispose([x, a as never, b as never]);
+  m.dispose();
 });
 
 test('bad options are refused with a clear message', () => {

@@ -31,12 +31,12 @@ test('noise is mixed at the drawn SNR and gain stays in its range', () => {
   const white = createRng(9);
   const noise = [Float32Array.from({ length: 16000 }, () => white.normal() * 0.05)];
   // No shift, no gain, always noise at exactly 10 dB: the added part must be 10 dB below the tone.
-  const o: AugmentOptions = { maxShift: 0, noiseProbability: 1, snrDb: [10, 10], gainDb: [0, 0] };
+  const o: AugmentOptions = { maxShift: 0, noiseProbability: 1, snrDb: [10, 10], gainDb: [0, 0], speed: [1, 1] };
   const y = augmentClip(clip, noise, o, createRng(1));
   const added = y.map((v, i) => v - (clip[i] as number));
   const snr = 20 * Math.log10(rms(clip) / rms(added));
   assert.ok(Math.abs(snr - 10) < 0.05, `SNR ${snr}`);
-  const g: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [-6, 6] };
+  const g: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [-6, 6], speed: [1, 1] };
   for (let s = 0; s < 20; s++) {
     const r = rms(augmentClip(clip, [], g, createRng(s))) / rms(clip);
     assert.ok(r >= 10 ** (-6 / 20) - 1e-6 && r <= 10 ** (6 / 20) + 1e-6, `gain ratio ${r}`);
@@ -46,11 +46,89 @@ test('noise is mixed at the drawn SNR and gain stays in its range', () => {
 test('shifts stay within maxShift and the output never exceeds full scale', () => {
   const clip = new Float32Array(1000);
   clip[500] = 0.9;
-  const o: AugmentOptions = { maxShift: 100, noiseProbability: 0, snrDb: [0, 0], gainDb: [6, 12] };
+  const o: AugmentOptions = { maxShift: 100, noiseProbability: 0, snrDb: [0, 0], gainDb: [6, 12], speed: [1, 1] };
   for (let s = 0; s < 50; s++) {
     const y = augmentClip(clip, [], o, createRng(s));
     const at = y.findIndex((v) => v !== 0);
     assert.ok(at >= 400 && at <= 600, `impulse moved to ${at}`);
     assert.ok(Math.max(...y.map(Math.abs)) <= 1);
   }
+});
+
+/** Frequency of a clean tone from its zero crossings (rising edges, interpolated) between sample a and b. */
+function measuredHz(x: Float32Array, a: number, b: number): number {
+  const rises: number[] = [];
+  for (let i = a; i < b - 1; i++) {
+    const u = x[i] as number;
+    const v = x[i + 1] as number;
+    if (u < 0 && v >= 0) rises.push(i + u / (u - v));
+  }
+  const first = rises[0] as number;
+  const last = rises[rises.length - 1] as number;
+  return ((rises.length - 1) * 16000) / (last - first);
+}
+
+test('speed perturbation scales a tone\'s frequency by the factor and keeps the centre fixed', async () => {
+  const { speedPerturb } = await import('../../src/model/augment.js');
+  const x = tone(16000, 500);
+  assert.ok(Math.abs(measuredHz(x, 4000, 12000) - 500) < 0.5);
+  for (const f of [0.85, 0.9, 1.1, 1.15]) {
+    const y = speedPerturb(x, f);
+    assert.equal(y.length, x.length);
+    const hz = measuredHz(y, 6000, 10000);
+    assert.ok(Math.abs(hz - 500 * f) < 1, `factor ${f}: ${hz} Hz, expected ${500 * f}`);
+  }
+  // An impulse at the centre stays there; one 1000 samples later moves to 1000 / factor.
+  const imp = new Float32Array(16001);
+  imp[8000] = 1;
+  imp[9000] = 0.5;
+  const y = speedPerturb(imp, 1.25);
+  assert.equal(y[8000], 1);
+  assert.equal(y[8800], 0.5);
+  // Faster playback leaves zeros at both ends (the clip got shorter), slower crops them.
+  assert.equal(speedPerturb(x, 1.2)[0], 0);
+  assert.notEqual(speedPerturb(x, 0.8)[100], 0);
+  assert.deepEqual(speedPerturb(x, 1), x);
+  assert.throws(() => speedPerturb(x, 0), /positive/);
+});
+
+test('augmentClip draws a speed factor in range, reproducibly', () => {
+  const x = tone(16000, 500);
+  const o: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [0, 0], speed: [0.85, 1.15] };
+  const seen: number[] = [];
+  for (let s = 0; s < 20; s++) {
+    const hz = measuredHz(augmentClip(x, [], o, createRng(s)), 6000, 10000);
+    assert.ok(hz > 500 * 0.85 - 1 && hz < 500 * 1.15 + 1, `${hz} Hz`);
+    seen.push(hz);
+  }
+  // The factors really vary (not a constant), spreading over most of the range.
+  assert.ok(Math.max(...seen) - Math.min(...seen) > 75, `spread ${Math.min(...seen)}..${Math.max(...seen)}`);
+  assert.deepEqual(augmentClip(x, [], o, createRng(3)), augmentClip(x, [], o, createRng(3)));
+});
+
+test('maskFeatures zeroes whole frames and whole rows within the widths, per example', async () => {
+  const { maskFeatures } = await import('../../src/model/augment.js');
+  const rows = 8;
+  const frames = 30;
+  const count = 50;
+  const x = new Float32Array(count * rows * frames).fill(1);
+  maskFeatures(x, count, rows, frames, { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 3 }, createRng(4));
+  let masksSeen = 0;
+  for (let e = 0; e < count; e++) {
+    const at = (r: number, t: number): number => x[e * rows * frames + r * frames + t] as number;
+    // A frame is time-masked when every row is zero there; a row is masked when every frame is.
+    const zeroFrames = Array.from({ length: frames }, (_, t) => t).filter((t) => Array.from({ length: rows }, (_, r) => at(r, t)).every((v) => v === 0));
+    const zeroRows = Array.from({ length: rows }, (_, r) => r).filter((r) => Array.from({ length: frames }, (_, t) => at(r, t)).every((v) => v === 0));
+    assert.ok(zeroFrames.length <= 5 && zeroRows.length <= 3, `example ${e}: ${zeroFrames.length} frames, ${zeroRows.length} rows`);
+    // Masks are contiguous runs.
+    if (zeroFrames.length > 0) assert.equal((zeroFrames.at(-1) as number) - (zeroFrames[0] as number) + 1, zeroFrames.length);
+    if (zeroRows.length > 0) assert.equal((zeroRows.at(-1) as number) - (zeroRows[0] as number) + 1, zeroRows.length);
+    // Every zero belongs to a masked frame or row: nothing else is touched.
+    for (let r = 0; r < rows; r++) for (let t = 0; t < frames; t++) if (at(r, t) === 0) assert.ok(zeroFrames.includes(t) || zeroRows.includes(r));
+    masksSeen += zeroFrames.length + zeroRows.length;
+  }
+  assert.ok(masksSeen > count, 'masks are drawn, not all of width zero');
+  const y = new Float32Array(count * rows * frames).fill(1);
+  maskFeatures(y, count, rows, frames, { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 3 }, createRng(4));
+  assert.deepEqual(y, x);
 });

@@ -103,3 +103,37 @@ test('normalisation statistics come from the training rows only', async () => {
   // As the notebooks: (x - min) / (max - min + 1e-6) - 0.5.
   assert.ok(Math.abs((y[0] as number) - 0.5) < 1e-5 && Math.abs((y[1] as number) + 0.5) < 1e-5 && Math.abs(y[2] as number) < 1e-5);
 });
+
+test('label smoothing trains against (1 - eps) one-hot + eps / K targets', async () => {
+  await tf.setBackend('cpu');
+  // A model whose output is fixed at [0.9, 0.1] (zero kernel, log-probability bias) and a learning
+  // rate too small to move it: the first epoch's loss is the cross-entropy against the targets.
+  const fixed = (): tf.Sequential => {
+    const m = tf.sequential();
+    m.add(tf.layers.dense({ inputShape: [1], units: 2, activation: 'softmax', kernelInitializer: 'zeros', biasInitializer: tf.initializers.constant({ value: 0 }) }));
+    m.layers[0]?.setWeights([tf.zeros([1, 2]), tf.tensor1d([Math.log(0.9), Math.log(0.1)])]);
+    return m;
+  };
+  const loss = async (labelSmoothing: number): Promise<number> => {
+    const r = await trainLoop({
+      tf,
+      model: fixed(),
+      inputShape: [1],
+      numClasses: 2,
+      epochs: 1,
+      batchSize: 4,
+      learningRate: 1e-12,
+      seed: 1,
+      labelSmoothing,
+      trainFeatures: () => new Float32Array(4),
+      trainLabels: Int32Array.from([0, 0, 0, 0]),
+      valFeatures: new Float32Array(0),
+      valLabels: new Int32Array(0),
+    });
+    return r.history[0]?.loss as number;
+  };
+  assert.ok(Math.abs((await loss(0)) - -Math.log(0.9)) < 1e-5);
+  // eps 0.2, K 2: targets [0.9, 0.1].
+  assert.ok(Math.abs((await loss(0.2)) - -(0.9 * Math.log(0.9) + 0.1 * Math.log(0.1))) < 1e-5);
+  await assert.rejects(loss(1), /label smoothing/);
+});
