@@ -5,7 +5,9 @@
  * voices: too little, and too familiar, to tune a detector on. This builds a stream of the
  * same kind (words at least 1.5 s apart on a continuous noise bed) from the validation side
  * of the model's own speaker-disjoint split, so recall and false hits per minute measured on it
- * say what a new speaker would see. The manifest's offset_ms/dur_ms locate each word in its clip.
+ * say what a new speaker would see. The manifest's offset_ms/dur_ms locate each word in its clip;
+ * each word is scaled to a random 5-30 dB over the local background, its peak within -30..-3 dBFS,
+ * as the shared streams were made (their README).
  *
  *   node dist/bench/heldout-stream.js --model assets/demo/model --out /tmp/heldout.wav
  *
@@ -133,7 +135,7 @@ export async function makeHeldoutStream(opts: HeldoutStreamOptions): Promise<Hel
     pos += Math.max(1, clip.length - xfade);
   }
 
-  const labels: { label: string; start_s: number; end_s: number; word_clip: string }[] = [];
+  const labels: { label: string; start_s: number; end_s: number; word_clip: string; snr_db: number }[] = [];
   for (const { clip, at } of placed) {
     const audio = await loadClip(clip.relPath, RATE);
     const from = Math.max(0, Math.round((clip.offsetS - MARGIN_S) * RATE));
@@ -141,8 +143,19 @@ export async function makeHeldoutStream(opts: HeldoutStreamOptions): Promise<Hel
     const piece = audio.slice(from, to);
     fadeInOut(piece, Math.round(FADE_S * RATE));
     const start = Math.round((at - (clip.offsetS - from / RATE)) * RATE);
-    for (let i = 0; i < piece.length && start + i < total; i++) bed[start + i] = (bed[start + i] as number) + (piece[i] as number);
-    labels.push({ label: clip.label, start_s: round3(at), end_s: round3(at + clip.durS), word_clip: path.relative(opts.dataDir, clip.relPath) });
+    // As the shared streams were made: the word at a random 5-30 dB over the local background,
+    // its peak kept between -30 and -3 dBFS.
+    const wordFrom = Math.round((clip.offsetS - from / RATE) * RATE);
+    const wordTo = Math.min(piece.length, wordFrom + Math.round(clip.durS * RATE));
+    const wordRms = rmsOf(piece, wordFrom, wordTo);
+    const bedRms = rmsOf(bed, start + wordFrom, start + wordTo);
+    const snr = rng.uniform(5, 30);
+    let gain = wordRms > 0 ? (Math.max(bedRms, 1e-5) * Math.pow(10, snr / 20)) / wordRms : 1;
+    const peak = peakOf(piece) * gain;
+    if (peak > 0) gain *= Math.min(1, Math.pow(10, -3 / 20) / peak) * Math.max(1, Math.pow(10, -30 / 20) / peak);
+    for (let i = 0; i < piece.length && start + i < total; i++) bed[start + i] = (bed[start + i] as number) + gain * (piece[i] as number);
+    const actualSnr = 20 * Math.log10((gain * wordRms) / Math.max(bedRms, 1e-9));
+    labels.push({ label: clip.label, start_s: round3(at), end_s: round3(at + clip.durS), word_clip: path.relative(opts.dataDir, clip.relPath), snr_db: Math.round(actualSnr * 10) / 10 });
   }
   for (let i = 0; i < bed.length; i++) bed[i] = Math.max(-1, Math.min(1, bed[i] as number));
 
@@ -158,6 +171,20 @@ export async function makeHeldoutStream(opts: HeldoutStreamOptions): Promise<Hel
     keywords: labels.filter((l) => !l.label.startsWith('_')).length,
     voices: voices.size,
   };
+}
+
+function rmsOf(x: Float32Array, from: number, to: number): number {
+  let sum = 0;
+  const a = Math.max(0, from);
+  const b = Math.min(x.length, to);
+  for (let i = a; i < b; i++) sum += (x[i] as number) * (x[i] as number);
+  return b > a ? Math.sqrt(sum / (b - a)) : 0;
+}
+
+function peakOf(x: Float32Array): number {
+  let p = 0;
+  for (let i = 0; i < x.length; i++) p = Math.max(p, Math.abs(x[i] as number));
+  return p;
 }
 
 function round3(x: number): number {

@@ -34,7 +34,7 @@ export function define(program: Command): void {
     .option('--hits <file>', 'instead of a model: score saved `kws stream --json` output (hits, or every result with --results)')
     .option('--labels <file>', 'the words in the recording: JSON list of {label, start_s, end_s} or an Audacity label track (default: RECORDING.labels.json, .labels.txt or .txt beside it)')
     .addOption(new Option('--hop <ms>', 'classification hop, as kws serve --hop').argParser(numberArg('--hop', 10, 10_000)).default(256))
-    .addOption(new Option('--smooth <windows>', 'windows averaged per result, as kws serve --smooth').argParser(intArg('--smooth', 1, 16)).default(3))
+    .addOption(new Option('--smooth <windows>', 'windows averaged per result, as kws serve --smooth').argParser(intArg('--smooth', 1, 16)).default(4))
     .addOption(new Option('--threshold <p>', 'as kws stream --threshold').argParser(numberArg('--threshold', 0, 1)).default(0.6))
     .addOption(new Option('--refractory <seconds>', 'as kws stream --refractory').argParser(numberArg('--refractory', 0, 3600)).default(2))
     .addOption(new Option('--tolerance <seconds>', 'a hit counts when it falls within this of a word with its label').argParser(numberArg('--tolerance', 0, 60)).default(1.5))

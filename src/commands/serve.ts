@@ -47,7 +47,7 @@ export function define(program: Command): void {
     .addOption(new Option('-p, --port <port>', 'UDP port').argParser(intArg('--port', 0, 65535)).default(4444))
     .addOption(new Option('--host <address>', 'address to listen on (0.0.0.0 = every interface; then set --token)').default('127.0.0.1'))
     .addOption(new Option('--hop <ms>', 'classify each stream every this many milliseconds of audio (the original: 256)').argParser(numberArg('--hop', 10, 10_000)).default(256))
-    .addOption(new Option('--smooth <windows>', 'report the mean probabilities of this many newest windows of a stream (1 = off): fewer false hits, ~1 hop more delay').argParser(intArg('--smooth', 1, 16)).default(3))
+    .addOption(new Option('--smooth <windows>', 'report the mean probabilities of this many newest windows of a stream (edges weighted 1/2; 1 = off): fewer false hits, a little more delay').argParser(intArg('--smooth', 1, 16)).default(4))
     .addOption(new Option('--stats [seconds]', 'print a stats line every this many seconds (default 10 when given)').argParser(numberArg('--stats', 0.1, 86_400)))
     .addOption(new Option('--token <secret>', 'accept only datagrams authenticated with this shared secret (also $KWS_TOKEN)').env('KWS_TOKEN'))
     .addOption(new Option('--max-sessions <n>', 'most concurrent streams').argParser(intArg('--max-sessions', 1, 1_000_000)).default(1024))

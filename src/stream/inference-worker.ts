@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     const { Classifier } = await import('../model/classifier.js');
     const { parseBackendChoice } = await import('../model/backend.js');
     const c = await Classifier.load(init.ref, { backend: parseBackendChoice(init.backend) });
-    const ready: WorkerReply = { kind: 'ready', name: c.meta.name, labels: [...c.labels], backend: c.backend, spec: c.spec, type: c.meta.type };
+    const ready: WorkerReply = { kind: 'ready', name: c.meta.name, labels: [...c.labels], backend: c.convolutions ? `${c.backend}, ${c.convolutions} convolutions` : c.backend, spec: c.spec, type: c.meta.type };
     port.postMessage(ready);
     const size = c.windowSize;
     port.on('message', (req: WorkerRequest) => {

@@ -92,7 +92,7 @@ export const SERVER_DEFAULTS = {
   gatherMs: 10,
   maxQueue: 2048,
   maxWaitMs: 1000,
-  smoothWindows: 3,
+  smoothWindows: 4,
 } as const;
 
 /** Why datagrams were dropped; every drop is counted under exactly one reason. */

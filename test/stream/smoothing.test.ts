@@ -8,13 +8,19 @@ const close = (a: Float32Array, b: number[]): void => {
   a.forEach((v, i) => assert.ok(Math.abs(v - (b[i] as number)) < 1e-6, `index ${i}: ${v} vs ${b[i]}`));
 };
 
-test('averages the newest windows of a stream', () => {
+test('averages the newest windows of a stream by the trapezoid rule', () => {
   const s = new PosteriorSmoother(3, 0.25);
   close(s.push(1.0, p(1, 0)), [1, 0]);
+  // Two windows: both are edges, weights 1/2 and 1/2.
   close(s.push(1.25, p(0, 1)), [0.5, 0.5]);
-  close(s.push(1.5, p(0, 1)), [1 / 3, 2 / 3]);
+  // Three: weights 1/2, 1, 1/2 -> (0.5 * [1,0] + [0,1] + 0.5 * [0,1]) / 2.
+  close(s.push(1.5, p(0, 1)), [0.25, 0.75]);
   // The oldest falls out: only the last three count.
   close(s.push(1.75, p(0, 1)), [0, 1]);
+  const four = new PosteriorSmoother(4, 0.25);
+  [p(1, 0), p(0, 1), p(0, 1), p(1, 0)].forEach((x, i) => four.push(i * 0.25, x));
+  // History now 0.25..1.0: [0,1], [0,1], [1,0], [0,1] with weights 1/2, 1, 1, 1/2.
+  close(four.push(1.0, p(0, 1)), [1 / 3, 2 / 3]);
 });
 
 test('a single confusable window no longer wins on its own', () => {
