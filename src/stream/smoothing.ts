@@ -6,10 +6,9 @@
  * keeps its label across neighbours, while a confusion (a distractor that sounds like "go", a
  * window that catches half of "no") tends to win a single window. The mean is the trapezoid
  * rule over the span of window ends (the two edge windows count half). Measured with the shipped
- * model at threshold 0.6 on an 828 s stream of 83 voices it never heard (bench/heldout-stream.ts):
- * one window found 235/248 keywords with 4.2 false hits per minute; 3 windows 232 with 1.5;
- * 4 windows (the default) 229 with 0.87, at a median 0.45 s from word end to hit; 5 windows
- * 220 with 0.58 (docs/streaming.md).
+ * model at threshold 0.6 on an 828 s stream of 83 voices it never heard (bench/detection.ts):
+ * one window found 235/248 keywords with 4.6 false hits per minute; 4 windows (the default)
+ * 229/248 with 0.87, at a median 0.45 s from word end to hit (docs/streaming.md).
  *
  * The history restarts after a jump in stream time (a long gap or a shed window), so
  * unrelated windows are never averaged.
