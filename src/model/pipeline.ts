@@ -116,6 +116,18 @@ const log = (quiet: boolean | undefined, msg: string): void => {
   if (!quiet) process.stderr.write(`${msg}\n`);
 };
 
+/**
+ * The first of NAME, NAME-2, NAME-3, ... with neither a model folder nor a stats file: an
+ * automatic name (the type and the Unix second) must not make the second of two trainings
+ * started in the same second (a batch script) fail on a name the user never chose.
+ */
+export async function freeModelName(base: string, modelsDir: string, statsDir: string): Promise<string> {
+  for (let k = 1; ; k++) {
+    const name = k === 1 ? base : `${base}-${k}`;
+    if (!(await pathExists(path.resolve(modelsDir, name))) && !(await pathExists(path.resolve(statsDir, `${name}.json`)))) return name;
+  }
+}
+
 /** A model name becomes a folder and a file name: keep it to safe characters. */
 export function checkModelName(name: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name)) {
@@ -246,7 +258,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (!(valSplit >= 0 && valSplit < 1)) throw usageError(`--val-split must be at least 0 and below 1, got ${valSplit}`);
 
   // 1. Everything that can be refused is refused before anything is written.
-  const name = opts.name ?? defaultModelName(opts.type);
+  const name = opts.name ?? (await freeModelName(defaultModelName(opts.type), opts.modelsDir, opts.statsDir));
   checkModelName(name);
   const modelDir = path.resolve(opts.modelsDir, name);
   const statsFile = path.resolve(opts.statsDir, `${name}.json`);

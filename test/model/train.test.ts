@@ -76,6 +76,24 @@ test('default model names follow the notebooks; unsafe names are refused', async
   assert.equal(defaultModelName('mfcc', 1700000000123), 'mfccmodel1700000000');
   assert.equal(defaultModelName('spectrogram', 1700000000123), 'specmodel1700000000');
   assert.equal(defaultModelName('raw', 1700000000123), '1dconv1700000000');
+  // Two automatic names in the same second: the second gets a suffix instead of an error.
+  const { freeModelName } = await import('../../src/model/pipeline.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const pathMod = await import('node:path');
+  const root = fs.mkdtempSync(pathMod.join(os.tmpdir(), 'kws-names-'));
+  try {
+    const models = pathMod.join(root, 'models');
+    const stats = pathMod.join(root, 'stats');
+    assert.equal(await freeModelName('mfccmodel1700000000', models, stats), 'mfccmodel1700000000');
+    fs.mkdirSync(pathMod.join(models, 'mfccmodel1700000000'), { recursive: true });
+    assert.equal(await freeModelName('mfccmodel1700000000', models, stats), 'mfccmodel1700000000-2');
+    fs.mkdirSync(stats, { recursive: true });
+    fs.writeFileSync(pathMod.join(stats, 'mfccmodel1700000000-2.json'), '{}');
+    assert.equal(await freeModelName('mfccmodel1700000000', models, stats), 'mfccmodel1700000000-3');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
   checkModelName('lights_v2.1');
   for (const bad of ['../x', '.hidden', 'a/b', '', 'a b']) assert.throws(() => checkModelName(bad), /invalid model name/);
 });
