@@ -104,20 +104,14 @@ async function buildBenchModel(): Promise<string> {
   return dir;
 }
 
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function startServer(model: string, port: number): Promise<{ child: ChildProcess; lines: string[] }> {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'kws'), 'serve', '-n', model, '-p', String(port), '--host', '127.0.0.1', '--hop', String(HOP_MS), '--stats', '1', '--max-sessions', '4096'], {
+async function startServer(model: string): Promise<{ child: ChildProcess; port: number; lines: string[] }> {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'kws'), 'serve', '-n', model, '-p', '0', '--host', '127.0.0.1', '--hop', String(HOP_MS), '--stats', '1', '--max-sessions', '4096'], {
     env: { ...process.env, KWS_DIST: distRoot },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const lines: string[] = [];
+  // Port 0: the server binds a free port and names it in its "listening on" line.
+  let port = 0;
   await new Promise<void>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`kws serve did not start in 60 s:\n${lines.join('\n')}`)), 60_000);
@@ -128,7 +122,9 @@ async function startServer(model: string, port: number): Promise<{ child: ChildP
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         lines.push(line);
-        if (line.includes('listening on')) {
+        const m = /listening on udp [^\s]+:(\d+)/.exec(line);
+        if (m) {
+          port = Number(m[1]);
           clearTimeout(timer);
           resolve();
         }
@@ -139,7 +135,7 @@ async function startServer(model: string, port: number): Promise<{ child: ChildP
       reject(new Error(`kws serve exited with ${code}:\n${lines.join('\n')}`));
     });
   });
-  return { child, lines };
+  return { child, port, lines };
 }
 
 /** utime + stime of a process in seconds (Linux /proc); NaN elsewhere. */
@@ -303,9 +299,8 @@ export async function runServeBench(opts: ServeBenchOptions): Promise<ServeBench
   const loadBefore = os.loadavg()[0] ?? NaN;
   const seconds = opts.seconds ?? (opts.quick ? 3 : 8);
   const model = process.env.KWS_BENCH_MODEL ?? (await buildBenchModel());
-  const port = await freePort();
   log(opts.json, `serve bench: model ${model}, hop ${HOP_MS} ms, ${seconds} s measured per K after 3 s warm-up`);
-  const { child, lines } = await startServer(model, port);
+  const { child, port, lines } = await startServer(model);
   // The server rounds the hop to whole feature frames; read the one it uses.
   const hopLine = lines.find((l) => / hop [0-9.]+ s/.test(l));
   const hopSeconds = Number(/ hop ([0-9.]+) s/.exec(hopLine ?? '')?.[1] ?? HOP_MS / 1000);

@@ -38,25 +38,18 @@ function clip(seconds: number, rng: ReturnType<typeof createRng>, tones: { freq:
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 async function startServe(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  const port = await freePort();
-  const child = spawnKws(['serve', '-n', modelDir, '-p', String(port), ...args]);
+  // Port 0: the server binds a free port and says which; no probe-then-bind race.
+  const child = spawnKws(['serve', '-n', modelDir, '-p', '0', ...args]);
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const deadline = Date.now() + 60_000;
-  while (!err.includes('listening on')) {
+  let m: RegExpExecArray | null = null;
+  while ((m = /listening on udp [^\s]+:(\d+)/.exec(err)) === null) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kws serve did not start:\n${err}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return { child, port, stderr: () => err };
+  return { child, port: Number(m[1]), stderr: () => err };
 }
 
 async function stopServe(child: ChildProcess): Promise<number | null> {
