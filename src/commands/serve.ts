@@ -100,7 +100,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     engine = workerEngine;
   } else {
     const { ModelEngine } = await import('../stream/model-engine.js');
-    engine = await ModelEngine.load(dir, { backend });
+    engine = await ModelEngine.load(dir, { backend, tuneConvolutions: true });
   }
   // Windows are hop-aligned in the feature extractor, so the classification hop is a whole number of frames.
   const frames = Math.max(1, Math.round((flags.hop / 1000) * engine.sampleRate / engine.frameHop));

@@ -25,6 +25,12 @@ export interface ClassifierLoadOptions {
   backend?: BackendChoice;
   /** Folder that bare model names are looked up in (default models/). */
   modelsDir?: string;
+  /**
+   * WASM only: time both convolution implementations on this model and keep the faster
+   * (pickConvolutions). It costs most of a second at load, so only a long-running server asks for
+   * it; everything else runs the stock kernels.
+   */
+  tuneConvolutions?: boolean;
 }
 
 export class Classifier {
@@ -66,8 +72,14 @@ export class Classifier {
     const { tf, name } = await initBackend(opts.backend ?? 'auto');
     const { model, meta, dir } = await loadModelFolder(ref, tf, opts.modelsDir === undefined ? {} : { modelsDir: opts.modelsDir });
     const c = new Classifier(tf, name, model, meta, dir);
+    if (name === 'wasm') {
+      if (opts.tuneConvolutions) c.pickConvolutions();
+      else {
+        registerTrainingKernels(tf, { replaceConvolutions: false });
+        c.convolutions = 'stock';
+      }
+    }
     c.warmUp();
-    if (name === 'wasm') c.pickConvolutions();
     return c;
   }
 

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
   try {
     const { Classifier } = await import('../model/classifier.js');
     const { parseBackendChoice } = await import('../model/backend.js');
-    const c = await Classifier.load(init.ref, { backend: parseBackendChoice(init.backend) });
+    // A server runs for hours: the second spent choosing the faster convolutions pays for itself.
+    const c = await Classifier.load(init.ref, { backend: parseBackendChoice(init.backend), tuneConvolutions: true });
     const ready: WorkerReply = { kind: 'ready', name: c.meta.name, labels: [...c.labels], backend: c.convolutions ? `${c.backend}, ${c.convolutions} convolutions` : c.backend, spec: c.spec, type: c.meta.type };
     port.postMessage(ready);
     const size = c.windowSize;

@@ -33,8 +33,8 @@ export class ModelEngine implements InferenceEngine {
     this.backend = classifier.backend;
   }
 
-  static async load(ref: string, opts: { backend?: BackendChoice } = {}): Promise<ModelEngine> {
-    return new ModelEngine(await Classifier.load(ref, opts.backend ? { backend: opts.backend } : {}));
+  static async load(ref: string, opts: { backend?: BackendChoice; tuneConvolutions?: boolean } = {}): Promise<ModelEngine> {
+    return new ModelEngine(await Classifier.load(ref, { ...(opts.backend ? { backend: opts.backend } : {}), tuneConvolutions: opts.tuneConvolutions ?? false }));
   }
 
   createSession(): SessionFeatures {
