@@ -11,6 +11,8 @@
  * a lost reply costs a pause, never a hang.
  */
 
+import { maxZeroFill } from './track';
+
 export interface FlowOptions {
   /** Samples per window and per hop, and the server's sample rate (from WELCOME). */
   windowSamples: number;
@@ -29,7 +31,7 @@ export class FlowControl {
   private samplesSent = 0;
   /** Client samples skipped (silence gate) since the last datagram sent. */
   private skipped = 0;
-  /** The longest gap the server zero-fills (AudioTrack's maxFill); the rest of a gap only shifts time. */
+  /** The longest gap the server zero-fills (track.ts); the rest of a gap only shifts time. */
   private readonly maxFill: number;
   private answered = 0;
   private forgiven = 0;
@@ -51,7 +53,7 @@ export class FlowControl {
     this.interval = opts.maxDatagramsPerSec ? 1000 / (0.8 * opts.maxDatagramsPerSec) : 0;
     this.maxAhead = opts.maxAhead ?? 16;
     this.stallMs = opts.stallMs ?? 500;
-    this.maxFill = Math.ceil(((opts.windowSamples + opts.hopSamples) * opts.clientRate) / opts.serverRate);
+    this.maxFill = maxZeroFill(opts.windowSamples, opts.hopSamples, opts.clientRate, opts.serverRate);
   }
 
   /**

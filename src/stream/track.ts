@@ -17,6 +17,14 @@ export interface DueWindow {
   endOffset: number;
 }
 
+/**
+ * The longest gap (client samples) a track zero-fills: a window and a hop. Longer gaps only shift
+ * stream time. Exported because a client pacing itself (flow.ts) must count the same windows.
+ */
+export function maxZeroFill(windowSamples: number, hopSamples: number, clientRate: number, serverRate: number): number {
+  return Math.ceil(((windowSamples + hopSamples) * clientRate) / serverRate);
+}
+
 export type AppendOutcome = 'ok' | 'late' | 'overlap';
 
 export class AudioTrack {
@@ -47,7 +55,7 @@ export class AudioTrack {
     this.nextDue = opts.hopSamples;
     this.features = engine.createSession();
     this.resampler = opts.clientRate === engine.sampleRate ? null : new Resampler(opts.clientRate, engine.sampleRate);
-    this.maxFill = Math.ceil(((engine.windowSamples + opts.hopSamples) * opts.clientRate) / engine.sampleRate);
+    this.maxFill = maxZeroFill(engine.windowSamples, opts.hopSamples, opts.clientRate, engine.sampleRate);
   }
 
   get expectedOffset(): number {
