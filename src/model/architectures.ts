@@ -16,6 +16,8 @@ import type { LayersModel, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import type { ArchName, ModelType } from './metadata';
 import { seedSpec, type FeatureKind, type FeatureSpec } from '../features/spec';
+import { melFilterbankDense } from '../features/filters';
+import { registerKwsLayers } from './layers';
 import { defaultAugmentOptions, type AugmentOptions, type MaskOptions } from './augment';
 
 export interface BuildOptions {
@@ -26,6 +28,8 @@ export interface BuildOptions {
   numClasses: number;
   /** Seed for weight initialisation; default 42. */
   seed?: number;
+  /** Sample rate of the input (raw models' front end); default 16000. */
+  sampleRate?: number;
 }
 
 export interface ArchDefaults {
@@ -39,6 +43,8 @@ export interface ArchDefaults {
   masks: MaskOptions | null;
   /** Label smoothing epsilon. */
   labelSmoothing: number;
+  /** Extra _unknown_ examples of reversed speech per epoch, as a fraction of the _unknown_ training clips. */
+  reversedNegatives: number;
   /** One line for `kws train --help`. */
   description: string;
 }
@@ -84,7 +90,8 @@ const SEED_EPOCHS: Record<ModelType, number> = { mfcc: 8, spectrogram: 12, raw: 
 /**
  * SpecAugment per type: one time mask of up to 5 frames (100 ms at the 20 ms hop) and one mask
  * over up to 15 % of the rows (3 of 20 MFCC coefficients, 6 of 40 mel bands). Raw audio has no
- * rows to mask; its regularisation is dropout and the waveform augmentation.
+ * rows to mask before the model: the raw model applies the spectrogram masks itself, after its
+ * front end (a KwsSpecAugment layer, active only while training).
  */
 const MASKS: Record<ModelType, MaskOptions | null> = {
   mfcc: { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 3 },
@@ -92,7 +99,14 @@ const MASKS: Record<ModelType, MaskOptions | null> = {
   raw: null,
 };
 
-const RAW_DROPOUT = 0.5;
+const RAW_DROPOUT = 0.3;
+/**
+ * The raw model's Fourier and mel weights stay where they start. Trained with Adam at the CNN's
+ * learning rate they lost the filterbank within a few epochs (docs/training.md: 58-61 %
+ * validation after 16-22 epochs, against 86 % frozen); Adam's steps are ~lr whatever a weight's
+ * size, and the mel weights are ~0.01.
+ */
+const RAW_FRONT_END_TRAINABLE = false;
 
 /** Conv widths of the default 2-D CNN's four blocks. */
 export const DEFAULT_WIDTHS: readonly number[] = [24, 48, 96, 96];
@@ -110,6 +124,7 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
       augmentation,
       masks: null,
       labelSmoothing: 0,
+      reversedNegatives: 0,
       description: `the notebook's ${type} model and settings (${SEED_EPOCHS[type]} epochs, batch 100, Adam 0.001, librosa features)`,
     };
   }
@@ -122,7 +137,13 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
     augmentation,
     masks: MASKS[type],
     labelSmoothing: 0,
-    description: `a small batch-normalised CNN with global pooling on ${kind === 'raw' ? 'raw 1 s audio' : `40-band ${kind} features`}`,
+    // Half as many reversed words as there are _unknown_ clips: +0.8 points on average over three
+    // speaker-disjoint mfcc splits, most of it words like "dog" and "down" no longer taken for "go".
+    reversedNegatives: 0.5,
+    description:
+      kind === 'raw'
+        ? 'a log-mel front end inside the network (Fourier convolution, power, mel, log) and the small batch-normalised CNN, on raw 1 s audio'
+        : `a small batch-normalised CNN with global pooling on 40-band ${kind} features`,
   };
 }
 
@@ -195,61 +216,95 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
   } else if (opts.type === 'raw') {
     // Per-window loudness normalisation first: a fixed layer normalisation over the whole window
     // ((x - mean) / sqrt(var + eps), frozen at scale 1 and offset 0) makes the net blind to how
-    // loud the speaker is, which the features' global min/max scaling does not. eps 1e-10 on the
-    // variance is -100 dB below full scale, under the quietest background clips (~-70 dBFS), so
-    // they are still normalised rather than floored. (Frozen scale and offset rather than
-    // center/scale: false, because training the latter fails on the WASM backend.)
+    // loud the speaker is. eps 1e-10 on the variance is -100 dB below full scale, under the
+    // quietest background clips (~-70 dBFS), so they are still normalised rather than floored.
+    // (Frozen scale and offset rather than center/scale: false, because training the latter
+    // fails on the WASM backend.)
     const len = opts.inputShape[0] as number;
     const norm = L.layerNormalization({ axis: -1, epsilon: 1e-10, trainable: false, name: 'window_rms_norm' });
     stack.push(L.reshape({ targetShape: [1, len], inputShape: opts.inputShape }), norm, L.reshape({ targetShape: [len, 1] }));
-    // A strided front end brings 16000 samples down quickly; BN after each conv; global max pooling.
-    const block = (filters: number, kernelSize: number, strides: number, pool: number): void => {
-      stack.push(
-        L.conv1d({
-          filters,
-          kernelSize,
-          strides,
-          padding: 'same',
-          useBias: false,
-          kernelInitializer: init.kernel(),
-        }),
-        L.batchNormalization({}),
-        L.activation({ activation: 'relu' }),
-      );
-      if (pool > 1) stack.push(L.maxPooling1d({ poolSize: pool }));
-    };
-    block(16, 13, 4, 4);
-    block(32, 9, 1, 4);
-    block(64, 5, 1, 4);
-    block(64, 3, 1, 1);
-    // Dropout 0.5: this net reached 97-99 % on training voices well below that on new ones.
-    stack.push(L.globalMaxPooling1d({}), L.dropout({ rate: RAW_DROPOUT, seed: seed + 1 }), softmax());
+    // A front end that computes the spectrogram model's log-mel features inside the network:
+    // strided 1-D convolution = windowed Fourier transform, power, mel weighting, log, then a
+    // per-band normalisation. The strided 1-D CNNs that learnt their filters from random taps
+    // stayed 5-10 points below the spectral models on unseen voices (docs/training.md).
+    const fe = rawFrontEndGeometry(opts.sampleRate ?? 16000);
+    const kws = registerKwsLayers(tf);
+    stack.push(
+      L.conv1d({ filters: 2 * fe.bins, kernelSize: fe.winLength, strides: fe.hop, padding: 'valid', useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: 'fourier' }),
+      kws.powerSpectrum({ name: 'power' }),
+      L.dense({ units: fe.nMels, useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: 'mel' }),
+      kws.logCompression({ name: 'log', epsilon: 1e-6 }),
+      L.batchNormalization({ axis: -1, name: 'band_norm' }),
+      // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
+      kws.specAugment({ name: 'spec_augment', maxFrames: MASKS.spectrogram?.maxTimeWidth ?? 0, maxBands: MASKS.spectrogram?.maxRowWidth ?? 0, seed: seed + 2 }),
+    );
+    const frames = Math.floor((len - fe.winLength) / fe.hop) + 1;
+    stack.push(L.reshape({ targetShape: [frames, fe.nMels, 1] }));
+    conv2dBlocks(tf, stack, init.kernel, false, opts.inputShape);
+    stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: RAW_DROPOUT, seed: seed + 1 }), softmax());
+    const model = tf.sequential({ layers: stack, name: `kws_${opts.type}_${opts.arch}` });
+    initRawFrontEnd(tf, model, fe);
+    return model;
   } else {
-    // 3x3 conv blocks on the time-frequency image, global average pooling, dropout.
-    const block = (filters: number, pool: boolean, first = false): void => {
-      stack.push(
-        L.conv2d({
-          filters,
-          kernelSize: 3,
-          padding: 'same',
-          useBias: false,
-          kernelInitializer: init.kernel(),
-          ...(first ? { inputShape: opts.inputShape } : {}),
-        }),
-        L.batchNormalization({}),
-        L.activation({ activation: 'relu' }),
-      );
-      if (pool) stack.push(L.maxPooling2d({ poolSize: 2 }));
-    };
-    // Four blocks, pooling after the first three: measured on a speaker-disjoint split of the
-    // shared keyword set, the fourth block added ~3 points over three, and 24-48-96-96 filters
-    // with SpecAugment beat 16-32-64-64 while still costing less per window at the 20 ms hop than
-    // 16-32-64-64 did at 10 ms (docs/training.md).
-    DEFAULT_WIDTHS.forEach((filters, i) => block(filters, i < 3, i === 0));
+    conv2dBlocks(tf, stack, init.kernel, true, opts.inputShape);
     stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
   }
 
   return tf.sequential({ layers: stack, name: `kws_${opts.type}_${opts.arch}` });
+}
+
+/**
+ * 3x3 conv blocks on a time-frequency image, pooling after the first three: measured on a
+ * speaker-disjoint split of the shared keyword set, the fourth block added ~3 points over three,
+ * and 24-48-96-96 filters with SpecAugment beat 16-32-64-64 while still costing less per window
+ * at the 20 ms hop than 16-32-64-64 did at 10 ms (docs/training.md).
+ */
+function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initializers']['glorotUniform']>, first: boolean, inputShape: number[]): void {
+  DEFAULT_WIDTHS.forEach((filters, i) => {
+    stack.push(
+      tf.layers.conv2d({
+        filters,
+        kernelSize: 3,
+        padding: 'same',
+        useBias: false,
+        kernelInitializer: kernel(),
+        ...(first && i === 0 ? { inputShape } : {}),
+      }),
+      tf.layers.batchNormalization({}),
+      tf.layers.activation({ activation: 'relu' }),
+    );
+    if (i < 3) stack.push(tf.layers.maxPooling2d({ poolSize: 2 }));
+  });
+}
+
+/** The raw model's front end mirrors the default log-mel features: 25 ms Hann, 512-point DFT, 20 ms hop, 40 bands. */
+export function rawFrontEndGeometry(sampleRate: number): { winLength: number; nFft: number; hop: number; bins: number; nMels: number; sampleRate: number } {
+  const spectral = defaultSpec('logmel').spectral as NonNullable<FeatureSpec['spectral']>;
+  const scale = sampleRate / 16000;
+  const winLength = Math.round(spectral.winLength * scale);
+  const nFft = Math.round(spectral.nFft * scale);
+  return { winLength, nFft, hop: Math.round(spectral.hop * scale), bins: Math.floor(nFft / 2) + 1, nMels: spectral.nMels, sampleRate };
+}
+
+/** Start the front end as a windowed DFT (cosines, then sines) followed by librosa's mel weights. */
+function initRawFrontEnd(tf: TF, model: LayersModel, fe: ReturnType<typeof rawFrontEndGeometry>): void {
+  const { winLength, nFft, bins } = fe;
+  const kernel = new Float32Array(winLength * 2 * bins);
+  for (let t = 0; t < winLength; t++) {
+    const w = 0.5 - 0.5 * Math.cos((2 * Math.PI * t) / winLength);
+    for (let k = 0; k < bins; k++) {
+      const phase = (2 * Math.PI * k * t) / nFft;
+      kernel[t * 2 * bins + k] = w * Math.cos(phase);
+      kernel[t * 2 * bins + bins + k] = -w * Math.sin(phase);
+    }
+  }
+  const mel = melFilterbankDense(fe.sampleRate, nFft, fe.nMels, 20, fe.sampleRate / 2);
+  const melKernel = new Float32Array(bins * fe.nMels);
+  mel.forEach((row, m) => row.forEach((v, k) => (melKernel[k * fe.nMels + m] = v)));
+  tf.tidy(() => {
+    model.getLayer('fourier').setWeights([tf.tensor3d(kernel, [winLength, 1, 2 * bins])]);
+    model.getLayer('mel').setWeights([tf.tensor2d(melKernel, [bins, fe.nMels])]);
+  });
 }
 
 /** Compile with the settings every kws model uses (Adam, categorical cross-entropy, accuracy). */

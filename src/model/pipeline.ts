@@ -68,6 +68,7 @@ export interface TrainOptions {
   augmentOverride?: Partial<AugmentOptions>;
   masksOverride?: MaskOptions | null;
   labelSmoothingOverride?: number;
+  reversedNegativesOverride?: number;
   /** Experiments only: do not write anything. */
   dryRun?: boolean;
 }
@@ -110,6 +111,8 @@ export interface ArchDefaultsLike {
   masks?: MaskOptions | null;
   /** Label smoothing for the default architectures (default 0). */
   labelSmoothing?: number;
+  /** Extra _unknown_ examples made of time-reversed speech, as a fraction of the _unknown_ training clips (default 0). */
+  reversedNegatives?: number;
 }
 
 const log = (quiet: boolean | undefined, msg: string): void => {
@@ -215,13 +218,30 @@ async function loadNoise(noiseDir: string | undefined, ds: Dataset, split: Split
   return { noise, source: `${noise.length} training clip(s) of _background_` };
 }
 
+/**
+ * Where reversed-speech negatives come from: indices into the training split of every clip that
+ * holds speech (every label but _background_), and how many to add per epoch. Null when the
+ * fraction is 0 or the data has no _unknown_ label to give them.
+ */
+export function reversedNegatives(ds: Dataset, split: Split, fraction: number): { label: number; count: number; sources: number[] } | null {
+  const label = ds.labels.indexOf('_unknown_');
+  if (!(fraction > 0) || label < 0) return null;
+  const background = ds.labels.indexOf('_background_');
+  const labelOf = (j: number): number => ds.clips[split.train[j] as number]?.labelIndex ?? -1;
+  const sources = split.train.map((_, j) => j).filter((j) => labelOf(j) !== background);
+  const unknownCount = split.train.filter((_, j) => labelOf(j) === label).length;
+  const count = Math.round(fraction * unknownCount);
+  return count > 0 && sources.length > 0 ? { label, count, sources } : null;
+}
+
 /** One line naming every augmentation in force, for the log and the report. */
-export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | null, sampleRate: number): string {
+export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | null, sampleRate: number, reversedNegatives = 0): string {
   const parts: string[] = [];
   if (a.speed[0] !== 1 || a.speed[1] !== 1) parts.push(`speed ${a.speed[0]}..${a.speed[1]}`);
   parts.push(`time shift +-${Math.round((1000 * a.maxShift) / sampleRate)} ms`, `gain ${a.gainDb[0]}..${a.gainDb[1]} dB`);
   parts.push(`noise p ${a.noiseProbability} at ${a.snrDb[0]}..${a.snrDb[1]} dB SNR`);
   if (masks) parts.push(`SpecAugment ${masks.timeMasks}x<=${masks.maxTimeWidth} frames, ${masks.rowMasks}x<=${masks.maxRowWidth} rows`);
+  if (reversedNegatives > 0) parts.push(`${reversedNegatives} reversed-speech clips per epoch as _unknown_`);
   return parts.join(', ');
 }
 
@@ -345,25 +365,40 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const valY = Int32Array.from(split.val.map((i) => ds.clips[i]?.labelIndex ?? 0));
 
   let noiseSource = 'off';
+  let negativeCount = 0;
   let augmentFeatures: ((epoch: number) => Float32Array) | null = null;
   const aopts: AugmentOptions = { ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)), ...opts.augmentOverride };
   const masks: MaskOptions | null = opts.masksOverride !== undefined ? opts.masksOverride : (defaults.masks ?? null);
   const labelSmoothing = opts.labelSmoothingOverride ?? defaults.labelSmoothing ?? 0;
+  let trainLabels = trainY;
   if (augment && loaded) {
     const audio = loaded.audio;
     const { noise, source } = await loadNoise(opts.noiseDir, ds, split, audio, spec.sampleRate);
     noiseSource = source;
     const trainAudio = split.train.map((i) => fitClip(audio[i] as Float32Array, spec.windowSamples));
+    const negatives = reversedNegatives(ds, split, opts.reversedNegativesOverride ?? defaults.reversedNegatives ?? 0);
+    if (negatives) trainLabels = Int32Array.from([...trainY, ...new Array<number>(negatives.count).fill(negatives.label)]);
+    negativeCount = negatives?.count ?? 0;
     const { rows, frames } = featureShape(spec);
     augmentFeatures = (epoch: number): Float32Array => {
       // One generator per epoch, derived from the seed: epoch e is the same whatever ran before.
       const rng: Rng = createRng((opts.seed * 1000003 + epoch * 7919) >>> 0);
-      const x = featuresOf(extractor, trainAudio.map((a) => augmentClip(a, noise, aopts, rng)), spec.windowSamples, rowSize, null);
+      const clips = trainAudio.map((a) => augmentClip(a, noise, aopts, rng));
+      if (negatives) {
+        // Fresh sources each epoch: a word played backwards has the voice, loudness and spectrum
+        // of speech but none of the keywords' order of sounds, which is what "_unknown_" must
+        // learn to catch ("dog" and "down" are not "go").
+        for (let k = 0; k < negatives.count; k++) {
+          const src = trainAudio[negatives.sources[rng.int(negatives.sources.length)] as number] as Float32Array;
+          clips.push(augmentClip(Float32Array.from(src).reverse(), noise, aopts, rng));
+        }
+      }
+      const x = featuresOf(extractor, clips, spec.windowSamples, rowSize, null);
       applyStats(stats, x, rowSize);
-      if (masks) maskFeatures(x, trainAudio.length, rows, frames, masks, rng);
+      if (masks) maskFeatures(x, clips.length, rows, frames, masks, rng);
       return x;
     };
-    log(opts.quiet, `augmentation: ${describeAugmentation(aopts, masks, spec.sampleRate)}, noise from ${source}`);
+    log(opts.quiet, `augmentation: ${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)}, noise from ${source}`);
   } else log(opts.quiet, 'augmentation: off');
 
   // 3. Model.
@@ -374,7 +409,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (opts.buildModelOverride) model = opts.buildModelOverride(tf, inputShape, ds.labels.length, opts.seed);
   else {
     const { buildModel } = await import('./architectures.js');
-    model = buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed: opts.seed });
+    model = buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed: opts.seed, sampleRate: spec.sampleRate });
   }
   log(opts.quiet, `model: ${opts.type}/${opts.arch}, ${model.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
 
@@ -394,7 +429,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
     labelSmoothing,
     trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
-    trainLabels: trainY,
+    trainLabels,
     valFeatures: valX,
     valLabels: valY,
     onBatch: batchProgress
@@ -479,7 +514,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       'learning rate': learningRate,
       'validation split': `${valSplit} by ${splitBy}`,
       seed: opts.seed,
-      augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate)} (noise: ${noiseSource})` : 'off',
+      augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)} (noise: ${noiseSource})` : 'off',
       'label smoothing': labelSmoothing,
       backend: backend.name,
       'seconds per epoch': secondsPerEpoch.toFixed(1),

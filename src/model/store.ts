@@ -16,6 +16,7 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { LayersModel, io } from '@tensorflow/tfjs';
 import type { TF } from './backend';
+import { registerKwsLayers } from './layers';
 import { METADATA_FILE, parseMetadata, type ModelMetadata } from './metadata';
 import { inputError, errnoCode, errorMessage, UserError, ExitCode } from '../util/errors';
 import { tempPathFor, writeFileSynced } from '../util/fsutil';
@@ -216,6 +217,7 @@ export async function loadModelFolder(ref: string, tf: TF, opts: { modelsDir?: s
     throw inputError(`${path.join(dir, WEIGHTS_FILE)}: weights hold ${weights.byteLength} bytes but model.json describes ${expected}`, 'The weights file is truncated or belongs to another model; retrain the model.');
   }
   let model: LayersModel;
+  registerKwsLayers(tf);
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology as object, weightSpecs: specs, weightData: weights.buffer as ArrayBuffer }));
   } catch (err) {

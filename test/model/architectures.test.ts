@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { initBackend, type TF } from '../../src/model/backend';
 import { buildModel, archDefaults, compileModel, defaultSpec, featureKindFor, MODEL_TYPES, ARCH_NAMES } from '../../src/model/architectures';
 import { modelInputShape, seedSpec, isFrameLocal } from '../../src/features/spec';
+import { FeatureExtractor } from '../../src/features/extract';
+import { createRng } from '../../src/util/rng';
 
 let tf: TF;
 before(async () => {
@@ -85,8 +87,9 @@ test('every type x arch builds, predicts a probability distribution, and trains 
   for (const type of MODEL_TYPES) {
     for (const arch of ARCH_NAMES) {
       const d = archDefaults(type, arch);
-      // Short raw windows keep the test fast; the architectures do not depend on the length.
-      const shape = type === 'raw' ? [2048, 1] : modelInputShape(d.featureSpec);
+      // Short raw windows keep the test fast; the architectures do not depend on the length
+      // (0.2 s: the default raw model's front end gives 9 frames, enough for three 2x2 poolings).
+      const shape = type === 'raw' ? [3200, 1] : modelInputShape(d.featureSpec);
       const m = buildModel(tf, { type, arch, inputShape: shape, numClasses: 3, seed: 7 });
       compileModel(tf, m, d.learningRate);
       const x = tf.randomNormal([4, ...shape], 0, 1, 'float32', 1);
@@ -162,8 +165,8 @@ test('default augmentation: speed on, SpecAugment on the spectral types, none fo
 });
 
 test('the default raw model does not care how loud the window is', () => {
-  const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [2048, 1], numClasses: 3, seed: 5 });
-  const x = tf.randomNormal([2, 2048, 1], 0, 0.3, 'float32', 3);
+  const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [3200, 1], numClasses: 3, seed: 5 });
+  const x = tf.randomNormal([2, 3200, 1], 0, 0.3, 'float32', 3);
   // 40 dB quieter (a distant speaker, or a background clip at -70 dBFS) gives the same output.
   const [a, b] = [m.predict(x), m.predict(tf.mul(x, 0.01))] as ReturnType<typeof tf.randomNormal>[];
   const diff = tf.max(tf.abs(tf.sub(a as never, b as never))).dataSync()[0] as number;
@@ -171,6 +174,34 @@ test('the default raw model does not care how loud the window is', () => {
   // The normalisation is frozen: it adds no trainable weights.
   assert.equal(m.getLayer('window_rms_norm').trainableWeights.length, 0);
   tf.dispose([x, a as never, b as never]);
+  m.dispose();
+});
+
+test('the default raw model starts out computing the log-mel features the spectrogram model reads', () => {
+  const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [16000, 1], numClasses: 6, seed: 1 });
+  // Noise plus a tone, so every band carries energy well above the log's epsilon.
+  const rng = createRng(4);
+  const x = Float32Array.from({ length: 16000 }, (_, i) => 0.1 * rng.normal() + 0.3 * Math.sin(i * 0.17));
+  const frontEnd = tf.model({ inputs: m.inputs, outputs: m.getLayer('log').output as never });
+  const ln = (frontEnd.predict(tf.tensor3d(x, [1, 16000, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
+  // The model sees the window after its loudness normalisation; librosa's padded 400-in-512 Hann
+  // window sits 56 samples into each frame where the convolution's 400 taps start at the frame.
+  let mean = 0;
+  for (const v of x) mean += v / x.length;
+  let variance = 0;
+  for (const v of x) variance += (v - mean) ** 2 / x.length;
+  const shifted = new Float32Array(16000);
+  shifted.set(x.subarray(0, 16000 - 56).map((v) => (v - mean) / Math.sqrt(variance + 1e-10)), 56);
+  const spec = defaultSpec('logmel');
+  const features = new FeatureExtractor(spec).compute(shifted);
+  const frames = ln.length;
+  assert.equal(frames, 49);
+  let worst = 0;
+  // Frame 0 differs by the 56 samples the shift zeroed; every later frame must match.
+  for (let f = 1; f < frames; f++) {
+    for (let b = 0; b < 40; b++) worst = Math.max(worst, Math.abs(((ln[f] as number[])[b] as number) * (10 / Math.LN10) - (features[b * frames + f] as number)));
+  }
+  assert.ok(worst < 0.01, `front end differs from the log-mel features by ${worst} dB`);
   m.dispose();
 });
 

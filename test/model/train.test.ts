@@ -155,3 +155,25 @@ test('label smoothing trains against (1 - eps) one-hot + eps / K targets', async
   assert.ok(Math.abs((await loss(0.2)) - -(0.9 * Math.log(0.9) + 0.1 * Math.log(0.1))) < 1e-5);
   await assert.rejects(loss(1), /label smoothing/);
 });
+
+test('reversed-speech negatives: sources are the training clips with speech, labelled _unknown_', async () => {
+  const { reversedNegatives } = await import('../../src/model/pipeline.js');
+  const labels = ['_background_', '_unknown_', 'go', 'yes'];
+  const clip = (i: number, label: string): import('../../src/model/dataset').ClipRef => ({
+    path: `/d/${label}/${i}.wav`,
+    relPath: `${label}/${i}.wav`,
+    label,
+    labelIndex: labels.indexOf(label),
+    size: 1,
+    mtimeMs: 0,
+    group: null,
+  });
+  const clips = [clip(0, '_background_'), clip(1, '_unknown_'), clip(2, '_unknown_'), clip(3, 'go'), clip(4, 'yes'), clip(5, '_unknown_')];
+  const ds = { root: '/d', labels, clips, groupSource: 'none' as const, fingerprint: 'x' };
+  // Clip 5 is in validation: it counts neither as a source nor towards the number of negatives.
+  const split = { train: [0, 1, 2, 3, 4], val: [5] };
+  const neg = reversedNegatives(ds, split, 0.5);
+  assert.deepEqual(neg, { label: 1, count: 1, sources: [1, 2, 3, 4] });
+  assert.equal(reversedNegatives(ds, split, 0), null);
+  assert.equal(reversedNegatives({ ...ds, labels: ['_background_', 'go', 'no', 'yes'] }, split, 0.5), null, 'no _unknown_ label, no negatives');
+});

@@ -1,0 +1,135 @@
+/**
+ * kws's own Keras-style layers: the two parameter-free steps of the raw model's learnable
+ * front end (docs/training.md), which TensorFlow.js has no layer for. Models that use them name
+ * them by class in model.json ('KwsPowerSpectrum', 'KwsLogCompression'); loading such a model
+ * needs registerKwsLayers(tf) first, which store.ts does before every load.
+ *
+ * The classes must extend the Layer class of the very TensorFlow.js instance that builds or
+ * loads the model, which is only known once backend.ts has loaded it; hence a factory,
+ * memoised per instance.
+ *
+ * Owner: model core.
+ */
+import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
+import type { TF } from './backend';
+import { createRng, type Rng } from '../util/rng';
+
+type Shape = (number | null)[];
+
+export interface KwsLayerFactories {
+  /** [..., 2K] (K real parts then K imaginary parts) -> [..., K]: re^2 + im^2. */
+  powerSpectrum(config?: { name?: string }): tfLayers.Layer;
+  /** log(x + epsilon), element-wise. */
+  logCompression(config?: { name?: string; epsilon?: number }): tfLayers.Layer;
+  /** SpecAugment on [frames, bands] activations while training; the identity otherwise. */
+  specAugment(config: SpecAugmentConfig): tfLayers.Layer;
+}
+
+export interface SpecAugmentConfig {
+  name?: string;
+  /** Largest run of frames zeroed per example (one run). */
+  maxFrames: number;
+  /** Largest run of bands zeroed per example (one run). */
+  maxBands: number;
+  seed: number;
+}
+
+const registered = new WeakMap<TF, KwsLayerFactories>();
+
+function single(inputs: Tensor | Tensor[]): Tensor {
+  return Array.isArray(inputs) ? (inputs[0] as Tensor) : inputs;
+}
+
+/** Register kws's layer classes with `tf`'s serialisation registry; returns their factories. */
+export function registerKwsLayers(tf: TF): KwsLayerFactories {
+  const known = registered.get(tf);
+  if (known) return known;
+
+  class PowerSpectrum extends tf.layers.Layer {
+    static className = 'KwsPowerSpectrum';
+    override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+      const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+      const last = s[s.length - 1];
+      if (typeof last !== 'number' || last % 2 !== 0) throw new RangeError(`KwsPowerSpectrum needs an even number of channels, got ${String(last)}`);
+      return [...s.slice(0, -1), last / 2];
+    }
+    override call(inputs: Tensor | Tensor[]): Tensor {
+      return tf.tidy(() => {
+        const [re, im] = tf.split(single(inputs), 2, -1) as [Tensor, Tensor];
+        return tf.add(tf.square(re), tf.square(im));
+      });
+    }
+  }
+
+  class LogCompression extends tf.layers.Layer {
+    static className = 'KwsLogCompression';
+    readonly epsilon: number;
+    constructor(config: { name?: string; epsilon?: number } = {}) {
+      super(config);
+      this.epsilon = config.epsilon ?? 1e-6;
+    }
+    override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+      return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    }
+    override call(inputs: Tensor | Tensor[]): Tensor {
+      return tf.tidy(() => tf.log(tf.add(tf.relu(single(inputs)), this.epsilon)));
+    }
+    override getConfig(): ReturnType<tfLayers.Layer['getConfig']> {
+      return { ...super.getConfig(), epsilon: this.epsilon };
+    }
+  }
+
+  /**
+   * The masks of augment.ts's maskFeatures, inside the model: for models whose time-frequency
+   * picture only exists inside the network (the raw model's front end). Zero is the mean after
+   * the batch normalisation in front of it. Draws come from a seeded generator, so a training
+   * run is reproducible; inference (training falsy) passes the input through.
+   */
+  class SpecAugment extends tf.layers.Layer {
+    static className = 'KwsSpecAugment';
+    readonly maxFrames: number;
+    readonly maxBands: number;
+    readonly seed: number;
+    private readonly rng: Rng;
+    constructor(config: SpecAugmentConfig) {
+      super(config);
+      this.maxFrames = config.maxFrames;
+      this.maxBands = config.maxBands;
+      this.seed = config.seed;
+      this.rng = createRng(config.seed);
+      this.supportsMasking = false;
+    }
+    override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+      return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    }
+    override call(inputs: Tensor | Tensor[], kwargs: { training?: boolean }): Tensor {
+      const x = single(inputs);
+      if (kwargs['training'] !== true) return x;
+      const [batch, frames, bands] = x.shape as [number, number, number];
+      const mask = new Float32Array(batch * frames * bands).fill(1);
+      for (let e = 0; e < batch; e++) {
+        const w = this.rng.int(Math.min(this.maxFrames, frames) + 1);
+        const t0 = this.rng.int(frames - w + 1);
+        mask.fill(0, (e * frames + t0) * bands, (e * frames + t0 + w) * bands);
+        const h = this.rng.int(Math.min(this.maxBands, bands) + 1);
+        const b0 = this.rng.int(bands - h + 1);
+        for (let t = 0; t < frames; t++) mask.fill(0, (e * frames + t) * bands + b0, (e * frames + t) * bands + b0 + h);
+      }
+      return tf.tidy(() => tf.mul(x, tf.tensor3d(mask, [batch, frames, bands])));
+    }
+    override getConfig(): ReturnType<tfLayers.Layer['getConfig']> {
+      return { ...super.getConfig(), maxFrames: this.maxFrames, maxBands: this.maxBands, seed: this.seed };
+    }
+  }
+
+  tf.serialization.registerClass(PowerSpectrum);
+  tf.serialization.registerClass(LogCompression);
+  tf.serialization.registerClass(SpecAugment);
+  const factories: KwsLayerFactories = {
+    powerSpectrum: (config = {}) => new PowerSpectrum(config),
+    logCompression: (config = {}) => new LogCompression(config),
+    specAugment: (config) => new SpecAugment(config),
+  };
+  registered.set(tf, factories);
+  return factories;
+}
