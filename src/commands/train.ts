@@ -21,6 +21,7 @@ interface TrainCliOptions {
   seed: number;
   augment?: boolean;
   noise?: string;
+  reversedNegatives?: number;
   backend: string;
   json?: boolean;
   modelsDir: string;
@@ -91,6 +92,11 @@ export function define(program: Command): void {
     .option('--augment', 'augment training clips: speed, time shift, background noise, gain, and SpecAugment masks where the type uses them (default for --arch default)')
     .option('--no-augment', 'train on the clips as recorded (default for --arch seed)')
     .option('--noise <dir>', 'background noise WAVs for augmentation (default: the training clips of DATA/_background_)')
+    .option(
+      '--reversed-negatives <fraction>',
+      'with augmentation and an _unknown_ label: add this many extra _unknown_ clips per epoch (as a share of the _unknown_ training clips), made of training speech played backwards (default 0; see docs/training.md)',
+      numberArg('--reversed-negatives', 0, 10),
+    )
     .option('--backend <name>', 'auto, tfjs-node, wasm or cpu', 'auto')
     .option('--models-dir <dir>', 'where model folders go', 'models')
     .option('--stats-dir <dir>', 'where normalisation stats go', 'stats')
@@ -131,6 +137,7 @@ Examples:
         seed,
         augment: o.augment,
         noiseDir: o.noise,
+        reversedNegatives: o.reversedNegatives,
         backend,
         modelsDir: o.modelsDir,
         statsDir: o.statsDir,

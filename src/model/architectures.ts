@@ -137,9 +137,9 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
     augmentation,
     masks: MASKS[type],
     labelSmoothing: 0,
-    // Half as many reversed words as there are _unknown_ clips: +0.8 points on average over three
-    // speaker-disjoint mfcc splits, most of it words like "dog" and "down" no longer taken for "go".
-    reversedNegatives: 0.5,
+    // Off by default: 0.5 gained 0.8 points of clip accuracy on three speaker-disjoint mfcc splits
+    // but cost 5 points of keyword recall in a stream of unseen voices (docs/training.md).
+    reversedNegatives: 0,
     description:
       kind === 'raw'
         ? 'a log-mel front end inside the network (Fourier convolution, power, mel, log) and the small batch-normalised CNN, on raw 1 s audio'
@@ -214,15 +214,11 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       );
     }
   } else if (opts.type === 'raw') {
-    // Per-window loudness normalisation first: a fixed layer normalisation over the whole window
-    // ((x - mean) / sqrt(var + eps), frozen at scale 1 and offset 0) makes the net blind to how
-    // loud the speaker is. eps 1e-10 on the variance is -100 dB below full scale, under the
-    // quietest background clips (~-70 dBFS), so they are still normalised rather than floored.
-    // (Frozen scale and offset rather than center/scale: false, because training the latter
-    // fails on the WASM backend.)
+    // No per-window loudness normalisation: with one (a frozen layer normalisation over the
+    // window, the previous default) the same net scored 88.5 % on the hardest speaker-disjoint
+    // split against 93.7 % without (docs/training.md). How loud a window is tells background from
+    // speech; the random gain of the augmentation keeps the net from leaning on it too hard.
     const len = opts.inputShape[0] as number;
-    const norm = L.layerNormalization({ axis: -1, epsilon: 1e-10, trainable: false, name: 'window_rms_norm' });
-    stack.push(L.reshape({ targetShape: [1, len], inputShape: opts.inputShape }), norm, L.reshape({ targetShape: [len, 1] }));
     // A front end that computes the spectrogram model's log-mel features inside the network:
     // strided 1-D convolution = windowed Fourier transform, power, mel weighting, log, then a
     // per-band normalisation. The strided 1-D CNNs that learnt their filters from random taps
@@ -230,10 +226,21 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
     const fe = rawFrontEndGeometry(opts.sampleRate ?? 16000);
     const kws = registerKwsLayers(tf);
     stack.push(
-      L.conv1d({ filters: 2 * fe.bins, kernelSize: fe.winLength, strides: fe.hop, padding: 'valid', useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: 'fourier' }),
+      L.conv1d({
+        filters: 2 * fe.bins,
+        kernelSize: fe.winLength,
+        strides: fe.hop,
+        padding: 'valid',
+        useBias: false,
+        trainable: RAW_FRONT_END_TRAINABLE,
+        inputShape: opts.inputShape,
+        name: 'fourier',
+      }),
       kws.powerSpectrum({ name: 'power' }),
       L.dense({ units: fe.nMels, useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: 'mel' }),
-      kws.logCompression({ name: 'log', epsilon: 1e-6 }),
+      // 1e-10, as librosa's amin: the raw input is scaled to about +-0.5, so quiet background
+      // clips (-70 dBFS) have band powers near 1e-8 that a larger epsilon would flatten.
+      kws.logCompression({ name: 'log', epsilon: 1e-10 }),
       L.batchNormalization({ axis: -1, name: 'band_norm' }),
       // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
       kws.specAugment({ name: 'spec_augment', maxFrames: MASKS.spectrogram?.maxTimeWidth ?? 0, maxBands: MASKS.spectrogram?.maxRowWidth ?? 0, seed: seed + 2 }),

@@ -1,8 +1,9 @@
 /**
- * kws's own Keras-style layers: the two parameter-free steps of the raw model's learnable
- * front end (docs/training.md), which TensorFlow.js has no layer for. Models that use them name
- * them by class in model.json ('KwsPowerSpectrum', 'KwsLogCompression'); loading such a model
- * needs registerKwsLayers(tf) first, which store.ts does before every load.
+ * kws's own Keras-style layers, which TensorFlow.js has none for: the parameter-free steps of the
+ * default raw model's log-mel front end and its in-network SpecAugment (docs/training.md). Models
+ * that use them name them by class in model.json ('KwsPowerSpectrum', 'KwsLogCompression',
+ * 'KwsSpecAugment'); loading such a model needs registerKwsLayers(tf) first, which store.ts does
+ * before every load.
  *
  * The classes must extend the Layer class of the very TensorFlow.js instance that builds or
  * loads the model, which is only known once backend.ts has loaded it; hence a factory,
@@ -97,7 +98,6 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
       this.maxBands = config.maxBands;
       this.seed = config.seed;
       this.rng = createRng(config.seed);
-      this.supportsMasking = false;
     }
     override computeOutputShape(inputShape: Shape | Shape[]): Shape {
       return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;

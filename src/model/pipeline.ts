@@ -51,6 +51,8 @@ export interface TrainOptions {
   /** undefined = the architecture's default (on for 'default', off for 'seed'). */
   augment?: boolean;
   noiseDir?: string;
+  /** Extra reversed-speech _unknown_ clips per epoch, as a share of the _unknown_ training clips (default: the architecture's). */
+  reversedNegatives?: number;
   backend: BackendChoice;
   modelsDir: string;
   statsDir: string;
@@ -68,7 +70,6 @@ export interface TrainOptions {
   augmentOverride?: Partial<AugmentOptions>;
   masksOverride?: MaskOptions | null;
   labelSmoothingOverride?: number;
-  reversedNegativesOverride?: number;
   /** Experiments only: do not write anything. */
   dryRun?: boolean;
 }
@@ -302,6 +303,12 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     ds.clips = keep;
     ds.fingerprint = fingerprintClips(keep);
   }
+  if ((opts.reversedNegatives ?? 0) > 0) {
+    if (!augment) throw usageError('--reversed-negatives adds augmented clips, but augmentation is off', 'Leave out --no-augment (or --arch seed), or leave out --reversed-negatives.');
+    if (!ds.labels.includes('_unknown_')) {
+      throw usageError(`--reversed-negatives labels its clips _unknown_, but ${opts.dataDir} has no _unknown_ folder`, 'Add DATA/_unknown_ with other words, or leave out --reversed-negatives.');
+    }
+  }
   const splitBy: SplitBy = opts.splitBy ?? 'clip';
   if (splitBy === 'voice' && ds.groupSource === 'none') {
     throw usageError(
@@ -376,7 +383,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     const { noise, source } = await loadNoise(opts.noiseDir, ds, split, audio, spec.sampleRate);
     noiseSource = source;
     const trainAudio = split.train.map((i) => fitClip(audio[i] as Float32Array, spec.windowSamples));
-    const negatives = reversedNegatives(ds, split, opts.reversedNegativesOverride ?? defaults.reversedNegatives ?? 0);
+    const negatives = reversedNegatives(ds, split, opts.reversedNegatives ?? defaults.reversedNegatives ?? 0);
     if (negatives) trainLabels = Int32Array.from([...trainY, ...new Array<number>(negatives.count).fill(negatives.label)]);
     negativeCount = negatives?.count ?? 0;
     const { rows, frames } = featureShape(spec);

@@ -103,3 +103,31 @@ test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }
   assert.match(dup.stderr, /a model named tones already exists/);
   assert.deepEqual(fs.readFileSync(path.join(summary.modelDir, 'weights.bin')), before);
 });
+
+test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad value is a usage error', { timeout: 120_000 }, () => {
+  const dir = makeTempDir('kws-e2e-revneg-');
+  const data = path.join(dir, 'data');
+  writeSet(data, 10, 3);
+  fs.renameSync(path.join(data, 'low'), path.join(data, '_unknown_'));
+  const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--no-cache', '--epochs', '1', '--batch-size', '8'];
+  const r = runKws(['train', '--name', 'rev', '--reversed-negatives', '0.5', '--val-split', '0.2', ...common, '--json'], { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  // 8 of the 10 _unknown_ clips train; half as many reversed clips join them each epoch.
+  assert.match(r.stderr, /augmentation: .*, 4 reversed-speech clips per epoch as _unknown_/);
+  const report = fs.readFileSync(path.join(dir, 'models', 'rev', 'report.html'), 'utf8');
+  assert.match(report, /4 reversed-speech clips per epoch as _unknown_/);
+  const off = runKws(['train', '--name', 'plain', '--val-split', '0.2', ...common], { cwd: dir });
+  assert.equal(off.status, 0, off.stderr);
+  assert.doesNotMatch(off.stderr, /reversed-speech/);
+  const bad = runKws(['train', '--name', 'bad', '--reversed-negatives', '-1', ...common], { cwd: dir });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--reversed-negatives/);
+  const noAugment = runKws(['train', '--name', 'bad2', '--reversed-negatives', '0.5', '--no-augment', ...common], { cwd: dir });
+  assert.equal(noAugment.status, 2);
+  assert.match(noAugment.stderr, /augmentation is off/);
+  fs.renameSync(path.join(data, '_unknown_'), path.join(data, 'low'));
+  const noUnknown = runKws(['train', '--name', 'bad3', '--reversed-negatives', '0.5', ...common], { cwd: dir });
+  assert.equal(noUnknown.status, 2);
+  assert.match(noUnknown.stderr, /has no _unknown_ folder/);
+  assert.ok(!fs.existsSync(path.join(dir, 'models', 'bad2')) && !fs.existsSync(path.join(dir, 'models', 'bad3')), 'nothing written');
+});

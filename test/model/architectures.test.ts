@@ -164,16 +164,11 @@ test('default augmentation: speed on, SpecAugment on the spectral types, none fo
   assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowWidth, 6);
 });
 
-test('the default raw model does not care how loud the window is', () => {
+test('the default raw model keeps its front end fixed: only the CNN and normalisations train', () => {
   const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [3200, 1], numClasses: 3, seed: 5 });
-  const x = tf.randomNormal([2, 3200, 1], 0, 0.3, 'float32', 3);
-  // 40 dB quieter (a distant speaker, or a background clip at -70 dBFS) gives the same output.
-  const [a, b] = [m.predict(x), m.predict(tf.mul(x, 0.01))] as ReturnType<typeof tf.randomNormal>[];
-  const diff = tf.max(tf.abs(tf.sub(a as never, b as never))).dataSync()[0] as number;
-  assert.ok(diff < 1e-4, `outputs differ by ${diff}`);
-  // The normalisation is frozen: it adds no trainable weights.
-  assert.equal(m.getLayer('window_rms_norm').trainableWeights.length, 0);
-  tf.dispose([x, a as never, b as never]);
+  assert.equal(m.getLayer('fourier').trainableWeights.length, 0);
+  assert.equal(m.getLayer('mel').trainableWeights.length, 0);
+  assert.ok(m.getLayer('band_norm').trainableWeights.length > 0);
   m.dispose();
 });
 
@@ -184,14 +179,10 @@ test('the default raw model starts out computing the log-mel features the spectr
   const x = Float32Array.from({ length: 16000 }, (_, i) => 0.1 * rng.normal() + 0.3 * Math.sin(i * 0.17));
   const frontEnd = tf.model({ inputs: m.inputs, outputs: m.getLayer('log').output as never });
   const ln = (frontEnd.predict(tf.tensor3d(x, [1, 16000, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
-  // The model sees the window after its loudness normalisation; librosa's padded 400-in-512 Hann
-  // window sits 56 samples into each frame where the convolution's 400 taps start at the frame.
-  let mean = 0;
-  for (const v of x) mean += v / x.length;
-  let variance = 0;
-  for (const v of x) variance += (v - mean) ** 2 / x.length;
+  // librosa's padded 400-in-512 Hann window sits 56 samples into each frame, where the
+  // convolution's 400 taps start at the frame.
   const shifted = new Float32Array(16000);
-  shifted.set(x.subarray(0, 16000 - 56).map((v) => (v - mean) / Math.sqrt(variance + 1e-10)), 56);
+  shifted.set(x.subarray(0, 16000 - 56), 56);
   const spec = defaultSpec('logmel');
   const features = new FeatureExtractor(spec).compute(shifted);
   const frames = ln.length;
