@@ -437,6 +437,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     labelSmoothing,
     trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
     trainLabels,
+    // Not for --arch seed, which mirrors the notebooks exactly.
+    ...(opts.arch === 'default' ? { recalibrationFeatures: trainX } : {}),
     valFeatures: valX,
     valLabels: valY,
     onBatch: batchProgress
@@ -523,6 +525,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       seed: opts.seed,
       augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)} (noise: ${noiseSource})` : 'off',
       'label smoothing': labelSmoothing,
+      'batch-norm statistics': opts.arch === 'default' ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
       backend: backend.name,
       'seconds per epoch': secondsPerEpoch.toFixed(1),
       'total seconds': ((Date.now() - t0) / 1000).toFixed(0),

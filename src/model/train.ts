@@ -1,7 +1,8 @@
 /**
  * The training loop: mini-batches in a seeded order, fresh augmentation each epoch,
- * a warm-up then cosine-decayed learning rate, and a validation pass after every
- * epoch. It knows nothing about files; src/model/pipeline.ts feeds it arrays.
+ * a warm-up then cosine-decayed learning rate, a validation pass after every
+ * epoch, and optionally batch-norm statistics recomputed on clean clips at the end.
+ * It knows nothing about files; src/model/pipeline.ts feeds it arrays.
  *
  * Why not model.fit(): fit() shuffles with Math.random (not reproducible) and
  * cannot hand us new augmented features per epoch without re-creating tensors
@@ -11,6 +12,7 @@
  */
 import type { TF } from './backend';
 import { createRng, shuffleInPlace } from '../util/rng';
+import { recalibrateBatchNorm } from './batchnorm';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 
@@ -44,6 +46,12 @@ export interface TrainLoopInput {
   /** Training features for epoch `e` (0-based): count * rowSize floats, normalised. */
   trainFeatures: (epoch: number) => Float32Array | Promise<Float32Array>;
   trainLabels: Int32Array;
+  /**
+   * When given (count * rowSize floats, normalised): after the last epoch's steps and before its
+   * validation pass, every batch-norm layer's statistics are recomputed over these examples
+   * (src/model/batchnorm.ts). The pipeline passes the un-augmented training clips.
+   */
+  recalibrationFeatures?: Float32Array;
   valFeatures: Float32Array;
   valLabels: Int32Array;
   onEpoch?: (log: EpochLog) => void;
@@ -151,6 +159,8 @@ export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult>
       step++;
       input.onBatch?.(b + 1, stepsPerEpoch);
     }
+    const recal = input.recalibrationFeatures;
+    if (recal && epoch === epochs - 1) recalibrateBatchNorm(tf, model, recal, Math.floor(recal.length / rowSize), inputShape);
     let valLoss: number | null = null;
     let valAcc: number | null = null;
     if (nVal > 0) {
