@@ -8,16 +8,16 @@
  * Target: p99 < 100 ms, nothing dropped, nothing missing. The largest K that meets it is
  * reported.
  *
- * The model: KWS_BENCH_MODEL (a model folder), or else an untrained model with the
- * default MFCC architecture and features, built here: inference cost depends on the
- * architecture and the feature spec, not on the weights, so the figures hold for a trained
- * model of that type (and the bench needs no 20-minute training run).
+ * The model: KWS_BENCH_MODEL (a model folder), or else an untrained model with the default
+ * architecture and features of --type (mfcc unless told), built here: inference cost depends
+ * on the architecture and the feature spec, not on the weights, so the figures hold for a
+ * trained model of that type (and the bench needs no 20-minute training run).
  *
  * Clients use source addresses 127.0.0.2, 127.0.0.3, ... (50 clients per address; Linux
  * routes all of 127/8 to loopback), as distinct hosts would, so the server's per-source
  * limits (64 sessions, rate) apply as they would in the field.
  *
- * Run alone: node dist/bench/serve.js [--json] [--quick] [--k 50,100,200]
+ * Run alone: node dist/bench/serve.js [--json] [--quick] [--k 50,100,200] [--type mfcc|spectrogram|raw]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -27,6 +27,8 @@ import * as path from 'node:path';
 import { decode, encode, int16ToPayload, MIN_HELLO_BYTES, MsgType, parseJsonPayload, SampleFormat } from '../src/stream/protocol';
 import { quantile } from '../src/stream/stats';
 import { kernelDrops } from '../src/stream/server';
+import { MODEL_TYPES } from '../src/model/architectures';
+import type { ModelType } from '../src/model/metadata';
 
 export interface ServeBenchOptions {
   json: boolean;
@@ -35,6 +37,8 @@ export interface ServeBenchOptions {
   ks?: number[];
   /** Seconds measured per K after a warm-up (default 8; quick 3). */
   seconds?: number;
+  /** Type of the untrained default model built when KWS_BENCH_MODEL is unset (default mfcc). */
+  type?: ModelType;
 }
 
 interface KResult {
@@ -75,26 +79,27 @@ function log(json: boolean, line: string): void {
   if (!json) process.stderr.write(`${line}\n`);
 }
 
-/** An untrained default-architecture MFCC model in a temporary folder (see the file comment). */
-async function buildBenchModel(): Promise<string> {
+/** An untrained model of the default architecture for `type`, in a temporary folder (see the file comment). */
+async function buildBenchModel(type: ModelType): Promise<string> {
   const { initBackend } = await import('../src/model/backend.js');
-  const { buildModel, defaultSpec } = await import('../src/model/architectures.js');
+  const { buildModel, defaultSpec, featureKindFor } = await import('../src/model/architectures.js');
   const { saveModelFolder } = await import('../src/model/store.js');
   const { featureSize, modelInputShape } = await import('../src/features/spec.js');
   const { tf } = await initBackend('auto');
-  const spec = defaultSpec('mfcc');
+  const spec = defaultSpec(featureKindFor(type));
   const labels = ['_background_', '_unknown_', 'go', 'no', 'stop', 'yes'];
-  const model = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: modelInputShape(spec), numClasses: labels.length, seed: 1 });
+  const model = buildModel(tf, { type, arch: 'default', inputShape: modelInputShape(spec), numClasses: labels.length, seed: 1 });
   const size = featureSize(spec);
-  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kws-bench-serve-')), 'bench-mfcc');
+  const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kws-bench-serve-')), `bench-${type}`);
   await saveModelFolder(dir, model, {
     format: 'kws-model',
     formatVersion: 1,
-    name: 'bench-mfcc',
-    type: 'mfcc',
+    name: `bench-${type}`,
+    type,
     labels,
     featureSpec: spec,
-    stats: { kind: 'standard', mean: new Array<number>(size).fill(0), std: new Array<number>(size).fill(1) },
+    // Raw models scale by the training set's extremes; the others standardise per feature.
+    stats: spec.kind === 'raw' ? { kind: 'minmax', min: -1, max: 1 } : { kind: 'standard', mean: new Array<number>(size).fill(0), std: new Array<number>(size).fill(1) },
     training: { arch: 'default', epochs: 0, batchSize: 0, learningRate: 0, valSplit: 0, splitBy: 'clip', seed: 1, augment: false, backend: 'none' },
     dataset: { fingerprint: 'untrained', clipsPerLabel: {}, trainClips: 0, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
@@ -298,7 +303,7 @@ export async function runServeBench(opts: ServeBenchOptions): Promise<ServeBench
   const ks = opts.ks ?? (opts.quick ? [20, 60] : [50, 100, 200, 300, 400, 500]);
   const loadBefore = os.loadavg()[0] ?? NaN;
   const seconds = opts.seconds ?? (opts.quick ? 3 : 8);
-  const model = process.env.KWS_BENCH_MODEL ?? (await buildBenchModel());
+  const model = process.env.KWS_BENCH_MODEL ?? (await buildBenchModel(opts.type ?? 'mfcc'));
   log(opts.json, `serve bench: model ${model}, hop ${HOP_MS} ms, ${seconds} s measured per K after 3 s warm-up`);
   const { child, port, lines } = await startServer(model);
   // The server rounds the hop to whole feature frames; read the one it uses.
@@ -346,7 +351,13 @@ if (require.main === module) {
   const args = process.argv.slice(2);
   const kArg = args.indexOf('--k');
   const ks = kArg >= 0 ? (args[kArg + 1] ?? '').split(',').map(Number).filter((n) => n > 0) : undefined;
-  runServeBench({ json: args.includes('--json'), quick: args.includes('--quick'), ks })
+  const typeArg = args.indexOf('--type');
+  const type = typeArg >= 0 ? args[typeArg + 1] : 'mfcc';
+  if (!MODEL_TYPES.includes(type as ModelType)) {
+    process.stderr.write(`serve bench: --type must be one of ${MODEL_TYPES.join(', ')}, got ${type ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  runServeBench({ json: args.includes('--json'), quick: args.includes('--quick'), ks, type: type as ModelType })
     .then((r) => {
       if (args.includes('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     })
