@@ -114,6 +114,8 @@ export interface ArchDefaultsLike {
   labelSmoothing?: number;
   /** Extra _unknown_ examples made of time-reversed speech, as a fraction of the _unknown_ training clips (default 0). */
   reversedNegatives?: number;
+  /** Recompute the batch-norm statistics over the un-augmented training clips after training (default false). */
+  batchNormRecalibration?: boolean;
 }
 
 const log = (quiet: boolean | undefined, msg: string): void => {
@@ -377,6 +379,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const aopts: AugmentOptions = { ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)), ...opts.augmentOverride };
   const masks: MaskOptions | null = opts.masksOverride !== undefined ? opts.masksOverride : (defaults.masks ?? null);
   const labelSmoothing = opts.labelSmoothingOverride ?? defaults.labelSmoothing ?? 0;
+  const recalibrate = defaults.batchNormRecalibration ?? false;
   let trainLabels = trainY;
   if (augment && loaded) {
     const audio = loaded.audio;
@@ -437,8 +440,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     labelSmoothing,
     trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
     trainLabels,
-    // Not for --arch seed, which mirrors the notebooks exactly.
-    ...(opts.arch === 'default' ? { recalibrationFeatures: trainX } : {}),
+    ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
     valFeatures: valX,
     valLabels: valY,
     onBatch: batchProgress
@@ -525,7 +527,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       seed: opts.seed,
       augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)} (noise: ${noiseSource})` : 'off',
       'label smoothing': labelSmoothing,
-      'batch-norm statistics': opts.arch === 'default' ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
+      'batch-norm statistics': recalibrate ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
       backend: backend.name,
       'seconds per epoch': secondsPerEpoch.toFixed(1),
       'total seconds': ((Date.now() - t0) / 1000).toFixed(0),
