@@ -94,7 +94,8 @@ export function checkSourceFlags(cmd: Command, flags: SourceFlags): void {
  * First Ctrl+C or SIGTERM: call `stop` (the command then finishes what it is doing and
  * exits 0). A second Ctrl+C quits at once with 130. `message` may be a function, so the
  * line says what is actually happening at that moment. Returns a function that removes
- * the handlers.
+ * the handlers. Install them before the line that says the command runs: whoever reads it
+ * may signal at once, and a signal with no handler yet kills the process uncleanly.
  */
 export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message: string | (() => string) = 'stopping (Ctrl+C again to quit at once)'): () => void {
   let count = 0;

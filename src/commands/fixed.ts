@@ -87,9 +87,9 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const mic = isMicrophone(flags);
   const dirShown = relativeToCwd(writer.dir);
   const secs = (n: number): string => (n / SAMPLE_RATE).toFixed(3);
+  const disposeSignals = stopOnSignals(() => source.stop(), () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'));
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
   err.write(`Clips of exactly ${length} samples (${secs(length)} s, ${lengthFrom})${flags.onset ? `, each starting at a sound above ${threshold.value}` : ', back to back'}.\n`);
-  const disposeSignals = stopOnSignals(() => source.stop(), () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'));
   // A failing source (the recorder killed) ends the session like Ctrl+C: the summary is
   // printed, then the error is reported with its exit code.
   const reading = readUntilFailure(source);

@@ -127,10 +127,10 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const tty = Boolean(process.stderr.isTTY);
   const err = process.stderr;
   const dirShown = relativeToCwd(writer.dir);
+  const disposeSignals = stopOnSignals(() => source.stop(), () => (seg.recording ? 'saving the clip in progress' : 'stopping (no clip was in progress)'));
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
   err.write(`Silence threshold ${threshold.value} (${threshold.source === 'default' ? 'default' : `from ${threshold.source}`}); a clip ends after ${flags.quietChunks} quiet chunk${flags.quietChunks === 1 ? '' : 's'}.\n`);
   if (isMicrophone(flags)) err.write('Make each sound, pause between them; Ctrl+C to stop.\n');
-  const disposeSignals = stopOnSignals(() => source.stop(), () => (seg.recording ? 'saving the clip in progress' : 'stopping (no clip was in progress)'));
   let dropped = 0;
   let position = 0;
   let loudest = 0;

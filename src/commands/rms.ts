@@ -51,8 +51,8 @@ Examples:
     const limit = seconds === undefined ? Infinity : Math.round(seconds * SAMPLE_RATE);
     const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: 1024 });
     const tty = Boolean(process.stdout.isTTY) && !flags.json;
-    process.stderr.write(`Level of ${source.description}${flags.save ? ` for ${seconds} s: stay quiet` : ''}${seconds === undefined ? '; Ctrl+C to stop' : ''}\n`);
     const disposeSignals = stopOnSignals(() => source.stop(), 'stopping');
+    process.stderr.write(`Level of ${source.description}${flags.save ? ` for ${seconds} s: stay quiet` : ''}${seconds === undefined ? '; Ctrl+C to stop' : ''}\n`);
     const readings: number[] = [];
     let position = 0;
     let index = 0;

@@ -128,6 +128,27 @@ async function runServe(flags: ServeFlags): Promise<void> {
     if (code === 'EACCES') throw new UserError(`not allowed to listen on port ${flags.port}`, { exitCode: ExitCode.network, hint: 'Ports below 1024 need privileges; use the default 4444.' });
     throw err;
   }
+  // The handlers go in before the "listening" line: whoever reads it (a supervisor, `docker stop`,
+  // a test) may signal at once, and a SIGTERM before process.on() would kill the process uncleanly.
+  let fatal: Error | null = null;
+  const stopped = new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      process.stderr.write(`kws serve: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: stopping\n`);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    if (workerEngine) {
+      workerEngine.onFatal = (err) => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        fatal = err;
+        resolve();
+      };
+    }
+  });
   const addr = server.address;
   const secs = (n: number): string => `${(n / engine.sampleRate).toFixed(3).replace(/\.?0+$/, '')} s`;
   process.stderr.write(
@@ -149,25 +170,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
     }, every * 1000);
   }
 
-  let fatal: Error | null = null;
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      process.stderr.write(`kws serve: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: stopping\n`);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    if (workerEngine) {
-      workerEngine.onFatal = (err) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
-        fatal = err;
-        resolve();
-      };
-    }
-  });
+  await stopped;
   if (statsTimer) clearInterval(statsTimer);
   const st = server.stats();
   await server.stop();

@@ -111,8 +111,8 @@ async function runStream(flags: StreamFlags): Promise<void> {
       }
       modelNote = ` (model ${w.model}${w.labels ? `: ${w.labels.join(', ')}` : ''})`;
     }
-    process.stderr.write(`kws stream: ${source.description} -> ${client.target}${flags.legacy ? ' (original protocol)' : ''}${modelNote}\n`);
     const removeSignals = stopOnSignals(() => source.stop());
+    process.stderr.write(`kws stream: ${source.description} -> ${client.target}${flags.legacy ? ' (original protocol)' : ''}${modelNote}\n`);
     const resampler = flags.sendRate !== 16000 ? new Resampler(16000, flags.sendRate) : null;
     let pending = new Int16Array(0);
     let warned = false;

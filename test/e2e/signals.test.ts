@@ -1,0 +1,96 @@
+/**
+ * End to end: every long-running command can be stopped the moment it says it runs.
+ *
+ * Scripts, supervisors and `docker stop` signal as soon as they read "listening" or
+ * "Recording". If that line is written before the SIGINT/SIGTERM handlers exist, a signal
+ * in between takes Node's default action: the process dies with no summary, no clean exit
+ * and (for a recording) possibly a half-written clip. Found by a loaded CI run, where
+ * `kws serve` died like that; reproduced in 16 of 30 tries with the machine busy.
+ *
+ * Timing cannot prove the order, so each command runs with a preload that wraps
+ * process.stderr.write and logs how many signal listeners exist at every write.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { makeTempDir, repoRoot, runKws, spawnKws } from '../helpers';
+import { encodeWav } from '../../src/audio/wav';
+
+interface Write {
+  sigint: number;
+  sigterm: number;
+  text: string;
+}
+
+const PRELOAD = `
+const fs = require('fs');
+const log = process.env.KWS_SIGNAL_LOG;
+const write = process.stderr.write.bind(process.stderr);
+process.stderr.write = (chunk, ...rest) => {
+  fs.appendFileSync(log, JSON.stringify({ sigint: process.listenerCount('SIGINT'), sigterm: process.listenerCount('SIGTERM'), text: String(chunk) }) + '\\n');
+  return write(chunk, ...rest);
+};
+`;
+
+const dir = makeTempDir('kws-signals-');
+const preload = path.join(dir, 'count-signal-listeners.js');
+fs.writeFileSync(preload, PRELOAD);
+const clip = path.join(dir, 'clip.wav');
+fs.writeFileSync(clip, encodeWav(new Int16Array(16000), 16000));
+
+function envFor(name: string): { env: NodeJS.ProcessEnv; writes: () => Write[] } {
+  const log = path.join(dir, `${name}.jsonl`);
+  return {
+    env: { NODE_OPTIONS: `--require ${preload}`, KWS_SIGNAL_LOG: log },
+    writes: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Write) : []),
+  };
+}
+
+/** The write that announces the command runs: both handlers must already be installed. */
+function assertHandledWhenAnnounced(writes: Write[], announce: RegExp, what: string): void {
+  const w = writes.find((x) => announce.test(x.text));
+  assert.ok(w, `${what}: no stderr write matches ${announce}; writes:\n${writes.map((x) => x.text).join('')}`);
+  assert.ok(w.sigint >= 1 && w.sigterm >= 1, `${what}: "${w.text.trim()}" was written with ${w.sigint} SIGINT and ${w.sigterm} SIGTERM handlers`);
+}
+
+const RECORDERS: [string, string[], RegExp][] = [
+  ['rms', ['rms', '--input', '-'], /^Level of /],
+  ['record', ['record', 'yes', '--input', '-'], /^Recording "yes"/],
+  ['fixed', ['fixed', 'no', '4000', '--input', '-'], /^Recording "no"/],
+];
+
+for (const [name, args, announce] of RECORDERS) {
+  test(`kws ${name} has its Ctrl+C/SIGTERM handlers before it says it has started`, () => {
+    const { env, writes } = envFor(name);
+    const r = runKws(args, { cwd: dir, env, input: '' });
+    assert.equal(r.status, 0, r.stderr);
+    assertHandledWhenAnnounced(writes(), announce, `kws ${name}`);
+  });
+}
+
+test('kws serve and kws stream have their signal handlers before they say they listen or stream', async () => {
+  const serve = envFor('serve');
+  const child = spawnKws(['serve', '-n', path.join(repoRoot, 'assets', 'demo', 'model'), '-p', '0', '--host', '127.0.0.1'], { env: serve.env });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 60_000;
+    let m: RegExpExecArray | null = null;
+    while ((m = /listening on udp [^\s]+:(\d+)/.exec(err)) === null) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kws serve did not start:\n${err}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assertHandledWhenAnnounced(serve.writes(), /listening on udp/, 'kws serve');
+
+    const stream = envFor('stream');
+    const r = runKws(['stream', '-i', clip, '--fast', '-p', m[1] as string, '--host', '127.0.0.1'], { cwd: dir, env: stream.env });
+    assert.equal(r.status, 0, r.stderr);
+    assertHandledWhenAnnounced(stream.writes(), /^kws stream: .* -> /, 'kws stream');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, err);
+  assert.match(err, /SIGTERM: stopping/);
+});
