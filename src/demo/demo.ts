@@ -122,7 +122,6 @@ export async function checkDemoInputs(opts: Pick<DemoOptions, 'model' | 'recordi
 export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<DemoResult> {
   const { words } = inputs;
   const started = Date.now();
-  const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   let client: ChildProcess | null = null;
   // Ctrl+C in a terminal reaches the children too, but a signal sent to this process
   // alone (a script, a supervisor) must not leave the server running on its own.
@@ -131,9 +130,12 @@ export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<De
     if (server.exitCode === null) server.kill('SIGINT');
   };
   const onSignal = (signal: NodeJS.Signals): void => process.exit(signal === 'SIGINT' ? 130 : 143);
+  // Installed before the server starts: whoever sees it running may signal at once, and a
+  // signal with no handler yet would kill this process and leave the server behind.
   process.once('exit', stopChildren);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   try {
     const port = await waitForListening(server);
     opts.log(`server: kws serve on udp 127.0.0.1:${port} with the demo model`);

@@ -8,7 +8,8 @@
  * `kws serve` died like that; reproduced in 16 of 30 tries with the machine busy.
  *
  * Timing cannot prove the order, so each command runs with a preload that wraps
- * process.stderr.write and logs how many signal listeners exist at every write.
+ * process.stderr.write (and child_process.spawn) and logs how many signal listeners exist
+ * at every write (and start of a child).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,10 +27,18 @@ interface Write {
 const PRELOAD = `
 const fs = require('fs');
 const log = process.env.KWS_SIGNAL_LOG;
+const note = (text) => fs.appendFileSync(log, JSON.stringify({ sigint: process.listenerCount('SIGINT'), sigterm: process.listenerCount('SIGTERM'), text }) + '\\n');
 const write = process.stderr.write.bind(process.stderr);
 process.stderr.write = (chunk, ...rest) => {
-  fs.appendFileSync(log, JSON.stringify({ sigint: process.listenerCount('SIGINT'), sigterm: process.listenerCount('SIGTERM'), text: String(chunk) }) + '\\n');
+  note(String(chunk));
   return write(chunk, ...rest);
+};
+// Starting a child is announcing too: a script may see it in ps and signal the parent.
+const cp = require('child_process');
+const spawn = cp.spawn;
+cp.spawn = function (cmd, args, ...rest) {
+  note('spawn ' + [cmd, ...(Array.isArray(args) ? args : [])].join(' '));
+  return spawn.call(this, cmd, args, ...rest);
 };
 `;
 
@@ -51,7 +60,7 @@ function envFor(name: string): { env: NodeJS.ProcessEnv; writes: () => Write[] }
 function assertHandledWhenAnnounced(writes: Write[], announce: RegExp, what: string): void {
   const w = writes.find((x) => announce.test(x.text));
   assert.ok(w, `${what}: no stderr write matches ${announce}; writes:\n${writes.map((x) => x.text).join('')}`);
-  assert.ok(w.sigint >= 1 && w.sigterm >= 1, `${what}: "${w.text.trim()}" was written with ${w.sigint} SIGINT and ${w.sigterm} SIGTERM handlers`);
+  assert.ok(w.sigint >= 1 && w.sigterm >= 1, `${what}: "${w.text.trim()}" happened with ${w.sigint} SIGINT and ${w.sigterm} SIGTERM handlers`);
 }
 
 const RECORDERS: [string, string[], RegExp][] = [
@@ -93,4 +102,12 @@ test('kws serve and kws stream have their signal handlers before they say they l
   }
   assert.equal(await exited, 0, err);
   assert.match(err, /SIGTERM: stopping/);
+});
+
+test('kws demo has its signal handlers before it starts its server', () => {
+  // A script that sees the server in ps and signals the demo must not leave the server behind.
+  const { env, writes } = envFor('demo');
+  const r = runKws(['demo', '--json'], { cwd: dir, env });
+  assert.equal(r.status, 0, r.stderr);
+  assertHandledWhenAnnounced(writes(), /^spawn \S+ \S+ serve /, 'kws demo');
 });
