@@ -4,8 +4,9 @@
  * Scripts, supervisors and `docker stop` signal as soon as they read "listening" or
  * "Recording". If that line is written before the SIGINT/SIGTERM handlers exist, a signal
  * in between takes Node's default action: the process dies with no summary, no clean exit
- * and (for a recording) possibly a half-written clip. Found by a loaded CI run, where
- * `kws serve` died like that; reproduced in 16 of 30 tries with the machine busy.
+ * and (for a recording) possibly a half-written clip; `kws demo` would leave its server
+ * running. Found by loaded CI runs, where `kws serve` and `kws demo` died like that; the
+ * serve case was reproduced in 16 of 30 tries with the machine busy.
  *
  * Timing cannot prove the order, so each command runs with a preload that wraps
  * process.stderr.write (and child_process.spawn) and logs how many signal listeners exist
