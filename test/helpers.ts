@@ -47,6 +47,34 @@ export function spawnKws(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
   });
 }
 
+/** A `kws serve` started by spawnKws, with the port it bound and its stderr so far. */
+export interface ServeProcess {
+  child: ChildProcess;
+  port: number;
+  stderr: () => string;
+}
+
+/** Start `kws serve -n MODEL -p 0 ARGS...` and wait until it says which free port it bound (no probe-then-bind race). */
+export async function startKwsServe(modelDir: string, args: string[] = [], env?: NodeJS.ProcessEnv): Promise<ServeProcess> {
+  const child = spawnKws(['serve', '-n', modelDir, '-p', '0', ...args], { env });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 60_000;
+  let m: RegExpExecArray | null = null;
+  while ((m = /listening on udp [^\s]+:(\d+)/.exec(err)) === null) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kws serve did not start:\n${err}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, port: Number(m[1]), stderr: () => err };
+}
+
+/** SIGTERM (as `docker stop` sends) and the exit code. */
+export async function stopKwsServe(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  child.kill('SIGTERM');
+  return new Promise((r) => child.once('exit', (code) => r(code)));
+}
+
 /** A fresh temporary folder, removed when the process exits. */
 export function makeTempDir(prefix = 'kws-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

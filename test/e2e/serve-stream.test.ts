@@ -11,7 +11,7 @@ import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { makeTempDir, runKws, spawnKws, kwsBin, distRoot } from '../helpers';
+import { makeTempDir, runKws, kwsBin, distRoot, startKwsServe, stopKwsServe, type ServeProcess } from '../helpers';
 import { startVirtualMic, vmicSkip } from '../vmic';
 import { encodeWav } from '../../src/audio/wav';
 import { createRng } from '../../src/util/rng';
@@ -38,24 +38,8 @@ function clip(seconds: number, rng: ReturnType<typeof createRng>, tones: { freq:
   return out;
 }
 
-async function startServe(args: string[]): Promise<{ child: ChildProcess; port: number; stderr: () => string }> {
-  // Port 0: the server binds a free port and says which; no probe-then-bind race.
-  const child = spawnKws(['serve', '-n', modelDir, '-p', '0', ...args]);
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const deadline = Date.now() + 60_000;
-  let m: RegExpExecArray | null = null;
-  while ((m = /listening on udp [^\s]+:(\d+)/.exec(err)) === null) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kws serve did not start:\n${err}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, port: Number(m[1]), stderr: () => err };
-}
-
-async function stopServe(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return child.exitCode;
-  child.kill('SIGTERM');
-  return new Promise((r) => child.once('exit', (code) => r(code)));
+function startServe(args: string[]): Promise<ServeProcess> {
+  return startKwsServe(modelDir, args);
 }
 
 /** Run `kws ARGS` without blocking this process (so it can act while the command runs). */
@@ -150,7 +134,7 @@ test('kws stream sends a WAV to kws serve and the expected hits come back', asyn
     assert.match(legacy.stderr, /original protocol/);
     assert.deepEqual(hitsOf(legacy.stdout).map((h) => h.label), ['low', 'high', 'low']);
   } finally {
-    assert.equal(await stopServe(child), 0);
+    assert.equal(await stopKwsServe(child), 0);
   }
 });
 
@@ -174,7 +158,7 @@ test('the original client\'s raw 2048-byte datagrams get original-style replies'
     assert.ok(replies.some((r) => r.includes('"low"')), replies.join('\n'));
   } finally {
     sock.close();
-    await stopServe(child);
+    await stopKwsServe(child);
   }
 });
 
@@ -214,7 +198,7 @@ test('a burst of random, truncated, oversized and forged datagrams leaves the se
     assert.doesNotMatch(stderr(), /internal error|datagram error/);
   } finally {
     sock.close();
-    assert.equal(await stopServe(child), 0);
+    assert.equal(await stopKwsServe(child), 0);
   }
 });
 
@@ -248,7 +232,7 @@ test('with --token, forged and replayed datagrams get no reply; the token holder
     assert.equal(replies.length, 0);
   } finally {
     sock.close();
-    await stopServe(child);
+    await stopKwsServe(child);
   }
 });
 
@@ -290,6 +274,6 @@ test('kws stream from the (virtual) microphone: hits while playing, Ctrl+C ends 
     assert.match(r.stderr, /microphone/);
   } finally {
     mic.stop();
-    await stopServe(child);
+    await stopKwsServe(child);
   }
 });

@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, repoRoot, runKws, spawnKws } from '../helpers';
+import { makeTempDir, repoRoot, runKws, startKwsServe, stopKwsServe } from '../helpers';
 import { encodeWav } from '../../src/audio/wav';
 
 interface Write {
@@ -81,28 +81,19 @@ for (const [name, args, announce] of RECORDERS) {
 
 test('kws serve and kws stream have their signal handlers before they say they listen or stream', async () => {
   const serve = envFor('serve');
-  const child = spawnKws(['serve', '-n', path.join(repoRoot, 'assets', 'demo', 'model'), '-p', '0', '--host', '127.0.0.1'], { env: serve.env });
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const server = await startKwsServe(path.join(repoRoot, 'assets', 'demo', 'model'), ['--host', '127.0.0.1'], serve.env);
+  let code: number | null;
   try {
-    const deadline = Date.now() + 60_000;
-    let m: RegExpExecArray | null = null;
-    while ((m = /listening on udp [^\s]+:(\d+)/.exec(err)) === null) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`kws serve did not start:\n${err}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
     assertHandledWhenAnnounced(serve.writes(), /listening on udp/, 'kws serve');
-
     const stream = envFor('stream');
-    const r = runKws(['stream', '-i', clip, '--fast', '-p', m[1] as string, '--host', '127.0.0.1'], { cwd: dir, env: stream.env });
+    const r = runKws(['stream', '-i', clip, '--fast', '-p', String(server.port), '--host', '127.0.0.1'], { cwd: dir, env: stream.env });
     assert.equal(r.status, 0, r.stderr);
     assertHandledWhenAnnounced(stream.writes(), /^kws stream: .* -> /, 'kws stream');
   } finally {
-    child.kill('SIGTERM');
+    code = await stopKwsServe(server.child);
   }
-  assert.equal(await exited, 0, err);
-  assert.match(err, /SIGTERM: stopping/);
+  assert.equal(code, 0, server.stderr());
+  assert.match(server.stderr(), /SIGTERM: stopping/);
 });
 
 test('kws demo has its signal handlers before it starts its server', () => {
