@@ -132,20 +132,21 @@ async function runServe(flags: ServeFlags): Promise<void> {
   // a test) may signal at once, and a SIGTERM before process.on() would kill the process uncleanly.
   let fatal: Error | null = null;
   const stopped = new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
+    const finish = (): void => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      process.stderr.write(`kws serve: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: stopping\n`);
       resolve();
+    };
+    const stop = (signal: NodeJS.Signals): void => {
+      process.stderr.write(`kws serve: ${signal === 'SIGINT' ? 'Ctrl+C' : signal}: stopping\n`);
+      finish();
     };
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     if (workerEngine) {
       workerEngine.onFatal = (err) => {
-        process.off('SIGINT', stop);
-        process.off('SIGTERM', stop);
         fatal = err;
-        resolve();
+        finish();
       };
     }
   });
