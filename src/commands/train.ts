@@ -2,6 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { usageError } from '../util/errors';
 import { intArg, numberArg } from './args';
 import type { ModelType, ArchName } from '../model/metadata';
+import { MAX_ENSEMBLE } from '../model/ensemble';
 
 const TYPES: readonly ModelType[] = ['mfcc', 'spectrogram', 'raw'];
 
@@ -22,6 +23,7 @@ interface TrainCliOptions {
   augment?: boolean;
   noise?: string;
   reversedNegatives?: number;
+  ensemble: number;
   backend: string;
   json?: boolean;
   modelsDir: string;
@@ -97,6 +99,12 @@ export function define(program: Command): void {
       'with augmentation and an _unknown_ label: add this many extra _unknown_ clips per epoch (as a share of the _unknown_ training clips), made of training speech played backwards (default 0; see docs/training.md)',
       numberArg('--reversed-negatives', 0, 10),
     )
+    .option(
+      '--ensemble <k>',
+      `train k models from different seeds and average their probabilities: more accurate on unseen voices, k times the training and inference work (default 1, at most ${MAX_ENSEMBLE}; see docs/training.md)`,
+      intArg('--ensemble', 1, MAX_ENSEMBLE),
+      1,
+    )
     .option('--backend <name>', 'auto, tfjs-node, wasm or cpu', 'auto')
     .option('--models-dir <dir>', 'where model folders go', 'models')
     .option('--stats-dir <dir>', 'where normalisation stats go', 'stats')
@@ -115,6 +123,7 @@ Examples:
   $ kws train                                   # mfcc model from data/, default architecture
   $ kws train -s --name lights --epochs 30
   $ kws train --type raw --arch seed            # the notebooks' 1-D conv model and settings
+  $ kws train --ensemble 3                      # three models averaged: slower, fewer mistakes
   $ kws train --data data --split-by voice --json > summary.json`)
     .action(async (o: TrainCliOptions) => {
       const type = resolveType(o);
@@ -138,6 +147,7 @@ Examples:
         augment: o.augment,
         noiseDir: o.noise,
         reversedNegatives: o.reversedNegatives,
+        ensemble: o.ensemble,
         backend,
         modelsDir: o.modelsDir,
         statsDir: o.statsDir,

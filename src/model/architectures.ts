@@ -30,6 +30,12 @@ export interface BuildOptions {
   seed?: number;
   /** Sample rate of the input (raw models' front end); default 16000. */
   sampleRate?: number;
+  /**
+   * Put before every layer name kws chooses ('probabilities', the raw front end's layers) and the
+   * model name; default ''. The members of an ensemble need it: one graph holds all their layers,
+   * and layer names must be unique in a graph.
+   */
+  namePrefix?: string;
 }
 
 export interface ArchDefaults {
@@ -177,11 +183,13 @@ function checkOptions(opts: BuildOptions): void {
 export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
   checkOptions(opts);
   const seed = opts.seed ?? 42;
+  const prefix = opts.namePrefix ?? '';
+  const named = (name: string): string => `${prefix}${name}`;
   const init = initFactory(tf, seed);
   const L = tf.layers;
   const stack: Layer[] = [];
   const n = opts.numClasses;
-  const softmax = (): Layer => L.dense({ units: n, activation: 'softmax', kernelInitializer: init.kernel(), name: 'probabilities' });
+  const softmax = (): Layer => L.dense({ units: n, activation: 'softmax', kernelInitializer: init.kernel(), name: named('probabilities') });
 
   if (opts.arch === 'seed') {
     if (opts.type === 'raw') {
@@ -240,30 +248,30 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
         useBias: false,
         trainable: RAW_FRONT_END_TRAINABLE,
         inputShape: opts.inputShape,
-        name: 'fourier',
+        name: named('fourier'),
       }),
-      kws.powerSpectrum({ name: 'power' }),
-      L.dense({ units: fe.nMels, useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: 'mel' }),
+      kws.powerSpectrum({ name: named('power') }),
+      L.dense({ units: fe.nMels, useBias: false, trainable: RAW_FRONT_END_TRAINABLE, name: named('mel') }),
       // 1e-10, as librosa's amin: the raw input is scaled to about +-0.5, so quiet background
       // clips (-70 dBFS) have band powers near 1e-8 that a larger epsilon would flatten.
-      kws.logCompression({ name: 'log', epsilon: 1e-10 }),
-      L.batchNormalization({ axis: -1, name: 'band_norm' }),
+      kws.logCompression({ name: named('log'), epsilon: 1e-10 }),
+      L.batchNormalization({ axis: -1, name: named('band_norm') }),
       // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
-      kws.specAugment({ name: 'spec_augment', maxFrames: MASKS.spectrogram?.maxTimeWidth ?? 0, maxBands: MASKS.spectrogram?.maxRowWidth ?? 0, seed: seed + 2 }),
+      kws.specAugment({ name: named('spec_augment'), maxFrames: MASKS.spectrogram?.maxTimeWidth ?? 0, maxBands: MASKS.spectrogram?.maxRowWidth ?? 0, seed: seed + 2 }),
     );
     const frames = Math.floor((len - fe.winLength) / fe.hop) + 1;
     stack.push(L.reshape({ targetShape: [frames, fe.nMels, 1] }));
     conv2dBlocks(tf, stack, init.kernel, false, opts.inputShape);
     stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: RAW_DROPOUT, seed: seed + 1 }), softmax());
-    const model = tf.sequential({ layers: stack, name: `kws_${opts.type}_${opts.arch}` });
-    initRawFrontEnd(tf, model, fe);
+    const model = tf.sequential({ layers: stack, name: named(`kws_${opts.type}_${opts.arch}`) });
+    initRawFrontEnd(tf, model, fe, prefix);
     return model;
   } else {
     conv2dBlocks(tf, stack, init.kernel, true, opts.inputShape);
     stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
   }
 
-  return tf.sequential({ layers: stack, name: `kws_${opts.type}_${opts.arch}` });
+  return tf.sequential({ layers: stack, name: named(`kws_${opts.type}_${opts.arch}`) });
 }
 
 /**
@@ -300,7 +308,7 @@ export function rawFrontEndGeometry(sampleRate: number): { winLength: number; nF
 }
 
 /** Start the front end as a windowed DFT (cosines, then sines) followed by librosa's mel weights. */
-function initRawFrontEnd(tf: TF, model: LayersModel, fe: ReturnType<typeof rawFrontEndGeometry>): void {
+function initRawFrontEnd(tf: TF, model: LayersModel, fe: ReturnType<typeof rawFrontEndGeometry>, prefix: string): void {
   const { winLength, nFft, bins } = fe;
   const kernel = new Float32Array(winLength * 2 * bins);
   for (let t = 0; t < winLength; t++) {
@@ -315,8 +323,8 @@ function initRawFrontEnd(tf: TF, model: LayersModel, fe: ReturnType<typeof rawFr
   const melKernel = new Float32Array(bins * fe.nMels);
   mel.forEach((row, m) => row.forEach((v, k) => (melKernel[k * fe.nMels + m] = v)));
   tf.tidy(() => {
-    model.getLayer('fourier').setWeights([tf.tensor3d(kernel, [winLength, 1, 2 * bins])]);
-    model.getLayer('mel').setWeights([tf.tensor2d(melKernel, [bins, fe.nMels])]);
+    model.getLayer(`${prefix}fourier`).setWeights([tf.tensor3d(kernel, [winLength, 1, 2 * bins])]);
+    model.getLayer(`${prefix}mel`).setWeights([tf.tensor2d(melKernel, [bins, fe.nMels])]);
   });
 }
 

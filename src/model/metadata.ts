@@ -24,6 +24,8 @@ export interface TrainingSettings {
   splitBy: 'clip' | 'group';
   seed: number;
   augment: boolean;
+  /** Members averaged in the model (1: a single model; older folders have none and read as 1). */
+  ensemble: number;
   backend: string;
 }
 
@@ -114,6 +116,7 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
       splitBy: tr.splitBy === 'group' ? 'group' : 'clip',
       seed: num(tr.seed) ?? 0,
       augment: tr.augment === true,
+      ensemble: num(tr.ensemble) ?? 1,
       backend: typeof tr.backend === 'string' ? tr.backend : 'unknown',
     },
     dataset: {

@@ -23,6 +23,7 @@ import { checkSplit, splitClips, type Split, type SplitBy } from './split';
 import { augmentClip, defaultAugmentOptions, maskFeatures, type AugmentOptions, type MaskOptions } from './augment';
 import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
 import { trainLoop, type EpochLog } from './train';
+import { averageModels, MAX_ENSEMBLE, meanOf, memberPrefix, memberSeed } from './ensemble';
 import { argmaxRows, evaluatePredictions, type Evaluation } from './evaluate';
 import { renderReport } from './report';
 import { inputError, usageError, UserError, ExitCode } from '../util/errors';
@@ -53,6 +54,8 @@ export interface TrainOptions {
   noiseDir?: string;
   /** Extra reversed-speech _unknown_ clips per epoch, as a share of the _unknown_ training clips (default: the architecture's). */
   reversedNegatives?: number;
+  /** Members of an ensemble (default 1: a single model); see src/model/ensemble.ts. */
+  ensemble?: number;
   backend: BackendChoice;
   modelsDir: string;
   statsDir: string;
@@ -87,9 +90,12 @@ export interface TrainResult {
   valClips: number;
   splitBy: SplitBy;
   augment: boolean;
+  /** Members averaged (1: a single model). */
+  ensemble: number;
   epochs: number;
   batchSize: number;
   learningRate: number;
+  /** The saved model's validation accuracy (an ensemble's: its average's). */
   valAccuracy: number | null;
   trainAccuracy: number | null;
   secondsPerEpoch: number;
@@ -253,7 +259,7 @@ async function resolveDefaults(type: ModelType, arch: ArchName): Promise<ArchDef
   return mod.archDefaults(type, arch);
 }
 
-function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; backend: string }): TrainingSettings {
+function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; ensemble: number; backend: string }): TrainingSettings {
   return {
     arch: o.arch,
     epochs: o.epochs,
@@ -263,6 +269,7 @@ function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: numbe
     splitBy: o.splitBy === 'voice' ? 'group' : 'clip',
     seed: o.seed,
     augment: o.augment,
+    ensemble: o.ensemble,
     backend: o.backend,
   };
 }
@@ -279,6 +286,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (!Number.isInteger(epochs) || epochs < 1) throw usageError(`--epochs must be a whole number >= 1, got ${epochs}`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw usageError(`--batch-size must be a whole number >= 1, got ${batchSize}`);
   if (!(valSplit >= 0 && valSplit < 1)) throw usageError(`--val-split must be at least 0 and below 1, got ${valSplit}`);
+  const members = opts.ensemble ?? 1;
+  if (!Number.isInteger(members) || members < 1 || members > MAX_ENSEMBLE) throw usageError(`--ensemble must be a whole number from 1 to ${MAX_ENSEMBLE}, got ${members}`);
 
   // 1. Everything that can be refused is refused before anything is written.
   const name = opts.name ?? (await freeModelName(defaultModelName(opts.type), opts.modelsDir, opts.statsDir));
@@ -375,7 +384,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
 
   let noiseSource = 'off';
   let negativeCount = 0;
-  let augmentFeatures: ((epoch: number) => Float32Array) | null = null;
+  let augmentFeatures: ((epoch: number, seed: number) => Float32Array) | null = null;
   const aopts: AugmentOptions = { ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)), ...opts.augmentOverride };
   const masks: MaskOptions | null = opts.masksOverride !== undefined ? opts.masksOverride : (defaults.masks ?? null);
   const labelSmoothing = opts.labelSmoothingOverride ?? defaults.labelSmoothing ?? 0;
@@ -390,9 +399,9 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     if (negatives) trainLabels = Int32Array.from([...trainY, ...new Array<number>(negatives.count).fill(negatives.label)]);
     negativeCount = negatives?.count ?? 0;
     const { rows, frames } = featureShape(spec);
-    augmentFeatures = (epoch: number): Float32Array => {
-      // One generator per epoch, derived from the seed: epoch e is the same whatever ran before.
-      const rng: Rng = createRng((opts.seed * 1000003 + epoch * 7919) >>> 0);
+    augmentFeatures = (epoch: number, seed: number): Float32Array => {
+      // One generator per epoch, derived from the (member's) seed: epoch e is the same whatever ran before.
+      const rng: Rng = createRng((seed * 1000003 + epoch * 7919) >>> 0);
       const clips = trainAudio.map((a) => augmentClip(a, noise, aopts, rng));
       if (negatives) {
         // Fresh sources each epoch: a word played backwards has the voice, loudness and spectrum
@@ -411,59 +420,76 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     log(opts.quiet, `augmentation: ${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)}, noise from ${source}`);
   } else log(opts.quiet, 'augmentation: off');
 
-  // 3. Model.
+  // 3. Model: one, or the members of an ensemble trained one after another.
   const backend: BackendInfo = await initBackend(opts.backend);
   const { tf } = backend;
   log(opts.quiet, `backend: ${backend.name}${backend.note ? ` (${backend.note})` : ''}`);
-  let model: LayersModel;
-  if (opts.buildModelOverride) model = opts.buildModelOverride(tf, inputShape, ds.labels.length, opts.seed);
-  else {
-    const { buildModel } = await import('./architectures.js');
-    model = buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed: opts.seed, sampleRate: spec.sampleRate });
-  }
-  log(opts.quiet, `model: ${opts.type}/${opts.arch}, ${model.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
+  const { buildModel } = await import('./architectures.js');
+  const build = (seed: number, k: number): LayersModel =>
+    opts.buildModelOverride
+      ? opts.buildModelOverride(tf, inputShape, ds.labels.length, seed)
+      : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members) });
 
   const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
   const tTrain = Date.now();
   const batchProgress = process.stderr.isTTY && !opts.quiet ? { p: createProgress('  batch', 1, { quiet: true }) } : null;
-  const result = await trainLoop({
-    tf,
-    model,
-    inputShape,
-    numClasses: ds.labels.length,
-    epochs,
-    batchSize,
-    learningRate,
-    seed: opts.seed,
-    // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
-    schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
-    labelSmoothing,
-    trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e) : trainX),
-    trainLabels,
-    ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
-    valFeatures: valX,
-    valLabels: valY,
-    onBatch: batchProgress
-      ? (done, total) => {
-          if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
-          batchProgress.p.update(done);
-          if (done === total) batchProgress.p.done();
-        }
-      : undefined,
-    onEpoch: (h) => {
-      const elapsed = (Date.now() - tTrain) / 1000;
-      const eta = (elapsed / h.epoch) * (h.epochs - h.epoch);
-      const val = h.valAcc === null ? '' : `  val_loss ${(h.valLoss ?? 0).toFixed(3)}  val_acc ${(100 * h.valAcc).toFixed(1)}%`;
-      log(opts.quiet, `epoch ${h.epoch}/${h.epochs}  loss ${h.loss.toFixed(3)}  acc ${(100 * h.acc).toFixed(1)}%${val}  ${h.seconds.toFixed(1)}s${h.epoch < h.epochs ? `  ETA ${formatSeconds(eta)}` : ''}`);
-      tb?.write(h);
-    },
-  });
-  const history = result.history;
-  const last = history[history.length - 1];
-  const validation = split.val.length > 0 ? evaluatePredictions(ds.labels, valY, argmaxRows(result.valProbs, ds.labels.length)) : null;
+  const trained: LayersModel[] = [];
+  const memberProbs: Float32Array[] = [];
+  const history: EpochLog[] = [];
+  for (let k = 0; k < members; k++) {
+    const seed = memberSeed(opts.seed, k);
+    const member = build(seed, k);
+    const who = members > 1 ? `member ${k + 1}/${members} (seed ${seed}): ` : '';
+    log(opts.quiet, `model: ${who}${opts.type}/${opts.arch}, ${member.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
+    const result = await trainLoop({
+      tf,
+      model: member,
+      inputShape,
+      numClasses: ds.labels.length,
+      epochs,
+      batchSize,
+      learningRate,
+      seed,
+      // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
+      schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
+      labelSmoothing,
+      trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e, seed) : trainX),
+      trainLabels,
+      ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
+      valFeatures: valX,
+      valLabels: valY,
+      onBatch: batchProgress
+        ? (done, total) => {
+            if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
+            batchProgress.p.update(done);
+            if (done === total) batchProgress.p.done();
+          }
+        : undefined,
+      onEpoch: (h) => {
+        const elapsed = (Date.now() - tTrain) / 1000;
+        const done = k * epochs + h.epoch;
+        const eta = (elapsed / done) * (members * epochs - done);
+        const val = h.valAcc === null ? '' : `  val_loss ${(h.valLoss ?? 0).toFixed(3)}  val_acc ${(100 * h.valAcc).toFixed(1)}%`;
+        const more = done < members * epochs;
+        log(opts.quiet, `${members > 1 ? `member ${k + 1}/${members} ` : ''}epoch ${h.epoch}/${h.epochs}  loss ${h.loss.toFixed(3)}  acc ${(100 * h.acc).toFixed(1)}%${val}  ${h.seconds.toFixed(1)}s${more ? `  ETA ${formatSeconds(eta)}` : ''}`);
+        tb?.write(h, k * epochs);
+      },
+    });
+    trained.push(member);
+    memberProbs.push(result.valProbs);
+    history.push(...result.history.map((h) => (members > 1 ? { ...h, member: k + 1 } : h)));
+  }
+  const model = averageModels(tf, trained, `kws_${opts.type}_${opts.arch}_ensemble${members}`);
+  const valProbs = meanOf(memberProbs);
+  const validation = split.val.length > 0 ? evaluatePredictions(ds.labels, valY, argmaxRows(valProbs, ds.labels.length)) : null;
+  // An ensemble's accuracy is its average's, not its last member's.
+  const valAccuracy = validation ? validation.accuracy : null;
+  const finalEpochs = history.filter((h) => h.epoch === epochs);
+  const trainAccuracy = finalEpochs.length > 0 ? finalEpochs.reduce((a, h) => a + h.acc, 0) / finalEpochs.length : null;
+  if (members > 1 && validation) log(opts.quiet, `ensemble of ${members}: val_acc ${(100 * validation.accuracy).toFixed(1)}% (members: ${finalEpochs.map((h) => `${(100 * (h.valAcc ?? 0)).toFixed(1)}%`).join(', ')})`);
   const secondsPerEpoch = history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, history.length);
 
-  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, backend: backend.name });
+  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, ensemble: members, backend: backend.name });
   const datasetSummary: DatasetSummary = { fingerprint: ds.fingerprint, clipsPerLabel: counts, trainClips: split.train.length, valClips: split.val.length };
   const createdAt = new Date().toISOString();
   const meta: ModelMetadata = {
@@ -476,7 +502,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     stats,
     training: settings,
     dataset: datasetSummary,
-    metrics: { valAccuracy: last?.valAcc ?? null, trainAccuracy: last?.acc ?? null },
+    metrics: { valAccuracy, trainAccuracy },
     kwsVersion: VERSION,
     createdAt,
   };
@@ -494,11 +520,12 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     valClips: split.val.length,
     splitBy,
     augment,
+    ensemble: members,
     epochs,
     batchSize,
     learningRate,
-    valAccuracy: last?.valAcc ?? null,
-    trainAccuracy: last?.acc ?? null,
+    valAccuracy,
+    trainAccuracy,
     secondsPerEpoch,
     featureSeconds,
     featureCache: cacheState,
@@ -525,6 +552,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       'learning rate': learningRate,
       'validation split': `${valSplit} by ${splitBy}`,
       seed: opts.seed,
+      ensemble: members === 1 ? 'no (one model)' : `${members} members (seeds ${Array.from({ length: members }, (_, k) => memberSeed(opts.seed, k)).join(', ')}), probabilities averaged`,
       augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)} (noise: ${noiseSource})` : 'off',
       'label smoothing': labelSmoothing,
       'batch-norm statistics': recalibrate ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
@@ -563,7 +591,8 @@ async function writeStatsNoClobber(file: string, stats: NormStats, spec: Feature
 }
 
 interface TbWriter {
-  write(h: EpochLog): void;
+  /** One epoch's scalars at step offset + epoch (an ensemble's members follow one another). */
+  write(h: EpochLog, offset: number): void;
 }
 
 /** Scalars for TensorBoard through tfjs-node's summary writer (only present with tfjs-node). */
@@ -578,11 +607,12 @@ async function openTensorboard(tf: TF, dir: string): Promise<TbWriter> {
   const train = nodeNs.summaryFileWriter(path.join(dir, 'train'));
   const val = nodeNs.summaryFileWriter(path.join(dir, 'val'));
   return {
-    write(h) {
-      train.scalar('loss', h.loss, h.epoch);
-      train.scalar('accuracy', h.acc, h.epoch);
-      if (h.valLoss !== null) val.scalar('loss', h.valLoss, h.epoch);
-      if (h.valAcc !== null) val.scalar('accuracy', h.valAcc, h.epoch);
+    write(h, offset) {
+      const step = offset + h.epoch;
+      train.scalar('loss', h.loss, step);
+      train.scalar('accuracy', h.acc, step);
+      if (h.valLoss !== null) val.scalar('loss', h.valLoss, step);
+      if (h.valAcc !== null) val.scalar('accuracy', h.valAcc, step);
       train.flush();
       val.flush();
     },

@@ -118,21 +118,28 @@ export function confusionSvg(e: Evaluation): string {
 
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${(100 * v).toFixed(1)}%`);
 
-export function renderReport(r: ReportInput): string {
-  const last = r.history[r.history.length - 1];
-  const epochs = r.history.map((h) => h.epoch);
-  const lossChart = lineChartSvg('loss', [
-    { name: 'training', color: '#1f77b4', values: r.history.map((h) => h.loss) },
-    { name: 'validation', color: '#d62728', values: r.history.map((h) => h.valLoss) },
+/** Loss and accuracy charts for one run of epochs (a single model, or one member of an ensemble). */
+function curveCharts(history: EpochLog[], title: string): string {
+  const lossChart = lineChartSvg(`${title}loss`, [
+    { name: 'training', color: '#1f77b4', values: history.map((h) => h.loss) },
+    { name: 'validation', color: '#d62728', values: history.map((h) => h.valLoss) },
   ]);
   const accChart = lineChartSvg(
-    'accuracy',
+    `${title}accuracy`,
     [
-      { name: 'training', color: '#1f77b4', values: r.history.map((h) => h.acc) },
-      { name: 'validation', color: '#d62728', values: r.history.map((h) => h.valAcc) },
+      { name: 'training', color: '#1f77b4', values: history.map((h) => h.acc) },
+      { name: 'validation', color: '#d62728', values: history.map((h) => h.valAcc) },
     ],
     { yMin: 0, yMax: 1, percent: true },
   );
+  return lossChart + accChart;
+}
+
+export function renderReport(r: ReportInput): string {
+  const members = [...new Set(r.history.map((h) => h.member ?? 1))];
+  const ensemble = members.length > 1;
+  const epochs = r.history.filter((h) => (h.member ?? 1) === 1).map((h) => h.epoch);
+  const charts = members.map((m) => curveCharts(r.history.filter((h) => (h.member ?? 1) === m), ensemble ? `member ${m}: ` : '')).join('');
   const rows = (obj: Record<string, string | number | boolean>): string =>
     Object.entries(obj)
       .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(String(v))}</td></tr>`)
@@ -143,9 +150,10 @@ export function renderReport(r: ReportInput): string {
         .join('')}</table>`
     : '<p>No validation split (--val-split 0).</p>';
   const epochRows = r.history
-    .map((h) => `<tr><td>${h.epoch}</td><td>${h.loss.toFixed(4)}</td><td>${pct(h.acc)}</td><td>${h.valLoss === null ? '-' : h.valLoss.toFixed(4)}</td><td>${pct(h.valAcc)}</td><td>${h.seconds.toFixed(1)}</td></tr>`)
+    .map((h) => `<tr>${ensemble ? `<td>${h.member ?? 1}</td>` : ''}<td>${h.epoch}</td><td>${h.loss.toFixed(4)}</td><td>${pct(h.acc)}</td><td>${h.valLoss === null ? '-' : h.valLoss.toFixed(4)}</td><td>${pct(h.valAcc)}</td><td>${h.seconds.toFixed(1)}</td></tr>`)
     .join('');
-  const headline = last?.valAcc !== null && last?.valAcc !== undefined ? `validation accuracy ${pct(last.valAcc)}` : 'no validation split';
+  // The validation evaluation is the saved model's: an ensemble's average, not its last member.
+  const headline = r.validation ? `validation accuracy ${pct(r.validation.accuracy)}${ensemble ? ` (ensemble of ${members.length})` : ''}` : 'no validation split';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kws training report: ${escapeHtml(r.name)}</title>
 <style>
@@ -163,7 +171,7 @@ table.num td{text-align:right}
 <div class="big">${headline}</div>
 <div class="sub">${r.dataset.trainClips} training clips, ${r.dataset.valClips} validation clips (split by ${escapeHtml(r.dataset.splitBy)}); features: ${escapeHtml(r.featureDescription)}</div>
 <h2>Curves</h2>
-<div class="charts">${lossChart}${accChart}</div>
+<div class="charts">${charts}</div>
 <h2>Validation confusion matrix</h2>
 ${r.validation ? confusionSvg(r.validation) : '<p>No validation split (--val-split 0).</p>'}
 <h2>Per label (validation)</h2>
@@ -175,7 +183,7 @@ ${perLabel}
 <h2>Settings</h2>
 <table>${rows(r.settings)}</table>
 <h2>Epochs</h2>
-<table class="num"><tr><th>epoch</th><th>loss</th><th>accuracy</th><th>val loss</th><th>val accuracy</th><th>seconds</th></tr>${epochRows}</table>
+<table class="num"><tr>${ensemble ? '<th>member</th>' : ''}<th>epoch</th><th>loss</th><th>accuracy</th><th>val loss</th><th>val accuracy</th><th>seconds</th></tr>${epochRows}</table>
 </body></html>
 `;
 }

@@ -17,6 +17,8 @@ import { recalibrateBatchNorm } from './batchnorm';
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 
 export interface EpochLog {
+  /** 1-based member of an ensemble (absent for a single model). */
+  member?: number;
   epoch: number;
   epochs: number;
   loss: number;

@@ -42,12 +42,18 @@ function writeSet(root: string, perLabel: number, seed: number): void {
   }
 }
 
-test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }, () => {
-  const dir = makeTempDir('kws-e2e-train-');
+/** A project folder with data/ (14 clips per label) and held/ (4 other clips per label). */
+function toneProject(prefix: string): { dir: string; data: string; held: string } {
+  const dir = makeTempDir(prefix);
   const data = path.join(dir, 'data');
   writeSet(data, 14, 1);
   const held = path.join(dir, 'held');
   writeSet(held, 4, 2);
+  return { dir, data, held };
+}
+
+test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }, () => {
+  const { dir, data, held } = toneProject('kws-e2e-train-');
   const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--cache-dir', path.join(dir, 'preproc')];
   const trainArgs = (name: string, epochs: number): string[] =>
     ['train', '--type', 'mfcc', '--name', name, '--epochs', String(epochs), '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25', ...common, '--json'];
@@ -130,4 +136,48 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad v
   assert.equal(noUnknown.status, 2);
   assert.match(noUnknown.stderr, /has no _unknown_ folder/);
   assert.ok(!fs.existsSync(path.join(dir, 'models', 'bad2')) && !fs.existsSync(path.join(dir, 'models', 'bad3')), 'nothing written');
+});
+
+test('kws train --ensemble 2: two members from two seeds, averaged in one model that predict runs', { timeout: 300_000 }, () => {
+  const { dir, data, held } = toneProject('kws-e2e-ensemble-');
+  const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--no-cache', '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25'];
+  const r = runKws(['train', '--name', 'pair', '--epochs', '4', '--ensemble', '2', ...common, '--json'], { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(r.stdout) as {
+    ensemble: number;
+    valAccuracy: number;
+    modelDir: string;
+    history: { member?: number; epoch: number; valAcc: number }[];
+    validation: { accuracy: number };
+  };
+  assert.equal(summary.ensemble, 2);
+  assert.deepEqual(
+    summary.history.map((h) => `${h.member}:${h.epoch}`),
+    ['1:1', '1:2', '1:3', '1:4', '2:1', '2:2', '2:3', '2:4'],
+  );
+  // The saved model's accuracy is the average's, which need not be either member's.
+  assert.equal(summary.valAccuracy, summary.validation.accuracy);
+  assert.match(r.stderr, /member 1\/2 \(seed 42\)/);
+  assert.match(r.stderr, /member 2\/2 \(seed 142\)/);
+  assert.match(r.stderr, /member 2\/2 epoch 4\/4 .*val_acc/);
+  assert.match(r.stderr, /ensemble of 2: val_acc \d+\.\d% \(members: \d+\.\d%, \d+\.\d%\)/);
+  const meta = JSON.parse(fs.readFileSync(path.join(summary.modelDir, 'kws-model.json'), 'utf8')) as { training: { ensemble: number } };
+  assert.equal(meta.training.ensemble, 2);
+  const report = fs.readFileSync(path.join(summary.modelDir, 'report.html'), 'utf8');
+  assert.match(report, /member 2: accuracy/);
+  assert.match(report, /\(ensemble of 2\)/);
+
+  const files = LABELS.flatMap((l) => [0, 1, 2, 3].map((i) => path.join(held, l, `${l}_${i}.wav`)));
+  const p = runKws(['predict', '--model', summary.modelDir, '--json', ...files], { cwd: dir });
+  assert.equal(p.status, 0, p.stderr);
+  const preds = JSON.parse(p.stdout) as { file: string; label: string }[];
+  const correct = preds.filter((q) => path.basename(path.dirname(q.file)) === q.label).length;
+  assert.ok(correct >= files.length - 1, `predict: ${correct}/${files.length} correct: ${p.stdout}`);
+
+  for (const bad of ['0', '9', '1.5']) {
+    const b = runKws(['train', '--name', `bad${bad}`, '--epochs', '1', '--ensemble', bad, ...common], { cwd: dir });
+    assert.equal(b.status, 2, `--ensemble ${bad}: ${b.stderr}`);
+    assert.match(b.stderr, /--ensemble/);
+  }
+  assert.ok(!fs.existsSync(path.join(dir, 'models', 'bad0')), 'nothing written');
 });
