@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, runKws } from '../helpers';
+import { makeTempDir, runKws, startKwsServe, stopKwsServe } from '../helpers';
 import { encodeWav, floatToInt16 } from '../../src/audio/wav';
 import { createRng, type Rng } from '../../src/util/rng';
 
@@ -138,7 +138,7 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad v
   assert.ok(!fs.existsSync(path.join(dir, 'models', 'bad2')) && !fs.existsSync(path.join(dir, 'models', 'bad3')), 'nothing written');
 });
 
-test('kws train --ensemble 2: two members from two seeds, averaged in one model that predict runs', { timeout: 300_000 }, () => {
+test('kws train --ensemble 2: two members from two seeds, averaged in one model that predict and serve run', { timeout: 300_000 }, async () => {
   const { dir, data, held } = toneProject('kws-e2e-ensemble-');
   const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--no-cache', '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25'];
   const r = runKws(['train', '--name', 'pair', '--epochs', '4', '--ensemble', '2', ...common, '--json'], { cwd: dir });
@@ -173,6 +173,11 @@ test('kws train --ensemble 2: two members from two seeds, averaged in one model 
   const preds = JSON.parse(p.stdout) as { file: string; label: string }[];
   const correct = preds.filter((q) => path.basename(path.dirname(q.file)) === q.label).length;
   assert.ok(correct >= files.length - 1, `predict: ${correct}/${files.length} correct: ${p.stdout}`);
+
+  // The server's inference thread loads it too, and says what it costs.
+  const serve = await startKwsServe(summary.modelDir);
+  assert.match(serve.stderr(), /model pair \(mfcc, ensemble of 2: 2x the work per window; chirp, high, low\)/);
+  assert.equal(await stopKwsServe(serve.child), 0, serve.stderr());
 
   for (const bad of ['0', '9', '1.5']) {
     const b = runKws(['train', '--name', `bad${bad}`, '--epochs', '1', '--ensemble', bad, ...common], { cwd: dir });
