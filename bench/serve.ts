@@ -17,7 +17,7 @@
  * routes all of 127/8 to loopback), as distinct hosts would, so the server's per-source
  * limits (64 sessions, rate) apply as they would in the field.
  *
- * Run alone: node dist/bench/serve.js [--json] [--quick] [--k 50,100,200] [--type mfcc|spectrogram|raw]
+ * Run alone: node dist/bench/serve.js [--json] [--quick] [--k 50,100,200] [--type mfcc|spectrogram|raw] [--ensemble K]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as dgram from 'node:dgram';
@@ -28,6 +28,7 @@ import { decode, encode, int16ToPayload, MIN_HELLO_BYTES, MsgType, parseJsonPayl
 import { quantile } from '../src/stream/stats';
 import { kernelDrops } from '../src/stream/server';
 import { MODEL_TYPES } from '../src/model/architectures';
+import { MAX_ENSEMBLE } from '../src/model/ensemble';
 import type { ModelType } from '../src/model/metadata';
 
 export interface ServeBenchOptions {
@@ -39,6 +40,8 @@ export interface ServeBenchOptions {
   seconds?: number;
   /** Type of the untrained default model built when KWS_BENCH_MODEL is unset (default mfcc). */
   type?: ModelType;
+  /** Members of that model, as `kws train --ensemble` makes them (default 1). */
+  ensemble?: number;
 }
 
 interface KResult {
@@ -79,16 +82,20 @@ function log(json: boolean, line: string): void {
   if (!json) process.stderr.write(`${line}\n`);
 }
 
-/** An untrained model of the default architecture for `type`, in a temporary folder (see the file comment). */
-async function buildBenchModel(type: ModelType): Promise<string> {
+/** An untrained model of the default architecture for `type` (K members averaged), in a temporary folder (see the file comment). */
+async function buildBenchModel(type: ModelType, members: number): Promise<string> {
   const { initBackend } = await import('../src/model/backend.js');
   const { buildModel, defaultSpec, featureKindFor } = await import('../src/model/architectures.js');
   const { saveModelFolder } = await import('../src/model/store.js');
+  const { averageModels, memberPrefix, memberSeed } = await import('../src/model/ensemble.js');
   const { featureSize, modelInputShape } = await import('../src/features/spec.js');
   const { tf } = await initBackend('auto');
   const spec = defaultSpec(featureKindFor(type));
   const labels = ['_background_', '_unknown_', 'go', 'no', 'stop', 'yes'];
-  const model = buildModel(tf, { type, arch: 'default', inputShape: modelInputShape(spec), numClasses: labels.length, seed: 1 });
+  const parts = Array.from({ length: members }, (_, k) =>
+    buildModel(tf, { type, arch: 'default', inputShape: modelInputShape(spec), numClasses: labels.length, seed: memberSeed(1, k), namePrefix: memberPrefix(k, members) }),
+  );
+  const model = averageModels(tf, parts, `bench_${type}_ensemble${members}`);
   const size = featureSize(spec);
   const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kws-bench-serve-')), `bench-${type}`);
   await saveModelFolder(dir, model, {
@@ -100,7 +107,7 @@ async function buildBenchModel(type: ModelType): Promise<string> {
     featureSpec: spec,
     // Raw models scale by the training set's extremes; the others standardise per feature.
     stats: spec.kind === 'raw' ? { kind: 'minmax', min: -1, max: 1 } : { kind: 'standard', mean: new Array<number>(size).fill(0), std: new Array<number>(size).fill(1) },
-    training: { arch: 'default', epochs: 0, batchSize: 0, learningRate: 0, valSplit: 0, splitBy: 'clip', seed: 1, augment: false, ensemble: 1, backend: 'none' },
+    training: { arch: 'default', epochs: 0, batchSize: 0, learningRate: 0, valSplit: 0, splitBy: 'clip', seed: 1, augment: false, ensemble: members, backend: 'none' },
     dataset: { fingerprint: 'untrained', clipsPerLabel: {}, trainClips: 0, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: 'bench',
@@ -303,7 +310,7 @@ export async function runServeBench(opts: ServeBenchOptions): Promise<ServeBench
   const ks = opts.ks ?? (opts.quick ? [20, 60] : [50, 100, 200, 300, 400, 500]);
   const loadBefore = os.loadavg()[0] ?? NaN;
   const seconds = opts.seconds ?? (opts.quick ? 3 : 8);
-  const model = process.env.KWS_BENCH_MODEL ?? (await buildBenchModel(opts.type ?? 'mfcc'));
+  const model = process.env.KWS_BENCH_MODEL ?? (await buildBenchModel(opts.type ?? 'mfcc', opts.ensemble ?? 1));
   log(opts.json, `serve bench: model ${model}, hop ${HOP_MS} ms, ${seconds} s measured per K after 3 s warm-up`);
   const { child, port, lines } = await startServer(model);
   // The server rounds the hop to whole feature frames; read the one it uses.
@@ -357,7 +364,13 @@ if (require.main === module) {
     process.stderr.write(`serve bench: --type must be one of ${MODEL_TYPES.join(', ')}, got ${type ?? 'nothing'}\n`);
     process.exit(2);
   }
-  runServeBench({ json: args.includes('--json'), quick: args.includes('--quick'), ks, type: type as ModelType })
+  const ensembleArg = args.indexOf('--ensemble');
+  const ensemble = ensembleArg >= 0 ? Number(args[ensembleArg + 1]) : 1;
+  if (!Number.isInteger(ensemble) || ensemble < 1 || ensemble > MAX_ENSEMBLE) {
+    process.stderr.write(`serve bench: --ensemble must be a whole number from 1 to ${MAX_ENSEMBLE}, got ${args[ensembleArg + 1] ?? 'nothing'}\n`);
+    process.exit(2);
+  }
+  runServeBench({ json: args.includes('--json'), quick: args.includes('--quick'), ks, type: type as ModelType, ensemble })
     .then((r) => {
       if (args.includes('--json')) process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     })
