@@ -167,7 +167,7 @@ table{border-collapse:collapse;margin:4px 0}th,td{padding:2px 10px;border-bottom
 table.num td{text-align:right}
 </style></head><body>
 <h1>${escapeHtml(r.name)}</h1>
-<div class="sub">${escapeHtml(r.type)} model, ${escapeHtml(r.arch)} architecture, trained ${escapeHtml(r.createdAt)} on the ${escapeHtml(r.backend)} backend, ${epochs.length} epochs</div>
+<div class="sub">${escapeHtml(r.type)} model, ${escapeHtml(r.arch)} architecture, trained ${escapeHtml(r.createdAt)} on the ${escapeHtml(r.backend)} backend, ${epochs.length} epochs${ensemble ? ` for each of ${members.length} members` : ''}</div>
 <div class="big">${headline}</div>
 <div class="sub">${r.dataset.trainClips} training clips, ${r.dataset.valClips} validation clips (split by ${escapeHtml(r.dataset.splitBy)}); features: ${escapeHtml(r.featureDescription)}</div>
 <h2>Curves</h2>

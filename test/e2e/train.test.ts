@@ -166,6 +166,7 @@ test('kws train --ensemble 2: two members from two seeds, averaged in one model 
   const report = fs.readFileSync(path.join(summary.modelDir, 'report.html'), 'utf8');
   assert.match(report, /member 2: accuracy/);
   assert.match(report, /\(ensemble of 2\)/);
+  assert.match(report, /4 epochs for each of 2 members/);
 
   const files = LABELS.flatMap((l) => [0, 1, 2, 3].map((i) => path.join(held, l, `${l}_${i}.wav`)));
   const p = runKws(['predict', '--model', summary.modelDir, '--json', ...files], { cwd: dir });
