@@ -123,11 +123,12 @@ export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<De
   const { words } = inputs;
   const started = Date.now();
   let client: ChildProcess | null = null;
+  let server: ChildProcess | null = null;
   // Ctrl+C in a terminal reaches the children too, but a signal sent to this process
   // alone (a script, a supervisor) must not leave the server running on its own.
   const stopChildren = (): void => {
     if (client && client.exitCode === null) client.kill('SIGINT');
-    if (server.exitCode === null) server.kill('SIGINT');
+    if (server && server.exitCode === null) server.kill('SIGINT');
   };
   const onSignal = (signal: NodeJS.Signals): void => process.exit(signal === 'SIGINT' ? 130 : 143);
   // Installed before the server starts: whoever sees it running may signal at once, and a
@@ -135,8 +136,8 @@ export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<De
   process.once('exit', stopChildren);
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
   try {
+    server = startKws(['serve', '-n', opts.model, '--port', '0', '--host', '127.0.0.1', '--backend', opts.backend]);
     const port = await waitForListening(server);
     opts.log(`server: kws serve on udp 127.0.0.1:${port} with the demo model`);
     opts.log(`client: kws stream ${path.relative(process.cwd(), opts.recording) || opts.recording} (${opts.realtime ? 'real time' : 'as fast as the server answers'})\n`);
@@ -173,7 +174,7 @@ export async function runDemo(opts: DemoOptions, inputs: DemoInputs): Promise<De
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (client && client.exitCode === null) client.kill('SIGINT');
-    if (server.exitCode === null) {
+    if (server && server.exitCode === null) {
       server.kill('SIGINT');
       const stopped = await Promise.race([exitOf(server), new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000))]);
       if (stopped === 'timeout') server.kill('SIGKILL');
