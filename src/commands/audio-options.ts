@@ -116,6 +116,34 @@ export function stopOnSignals(stop: (signal: NodeJS.Signals) => void, message: s
   };
 }
 
+/**
+ * Open an audio source with the stop handlers of stopOnSignals already installed. A microphone
+ * source is a recorder child process (arecord, parec, sox): with the handlers installed after it
+ * started, a signal in between (a script that sees the recorder in ps, a quick Ctrl+C while
+ * kws waits for a server) would end kws by Node's default action and orphan the recorder. A
+ * signal that arrives while the source is still opening stops it as soon as it is open, so the
+ * command then ends as after any first Ctrl+C. Returns the source and the handlers' remover.
+ */
+export async function openStoppable<S extends { stop(): void }>(
+  open: () => Promise<S>,
+  message?: string | (() => string),
+): Promise<{ source: S; disposeSignals: () => void }> {
+  let source: S | null = null;
+  let stopEarly = false;
+  const disposeSignals = stopOnSignals(() => {
+    if (source) source.stop();
+    else stopEarly = true;
+  }, message);
+  try {
+    source = await open();
+  } catch (err) {
+    disposeSignals();
+    throw err;
+  }
+  if (stopEarly) source.stop();
+  return { source, disposeSignals };
+}
+
 /** A label becomes a folder name: refuse anything that would escape or hide it. */
 export function checkLabel(label: string): string {
   const bad =

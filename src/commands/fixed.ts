@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { inputError } from '../util/errors';
 import { intArg, numberArg } from './args';
-import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, rejectInapplicable, openStoppable, sourceOptionsFrom, type SourceFlags } from './audio-options';
 
 export interface FixedFlags extends SourceFlags {
   dir: string;
@@ -80,14 +80,16 @@ export async function runFixed(label: string, samplesArg: number | undefined, fl
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  const source = await openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk }));
   const clipper = new FixedClipper({ length, mode: flags.onset ? 'onset' : 'back-to-back', threshold: threshold.value, preRollChunks: flags.preRoll });
+  const { source, disposeSignals } = await openStoppable(
+    () => openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk })),
+    () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'),
+  );
   const err = process.stderr;
   const tty = Boolean(err.isTTY);
   const mic = isMicrophone(flags);
   const dirShown = relativeToCwd(writer.dir);
   const secs = (n: number): string => (n / SAMPLE_RATE).toFixed(3);
-  const disposeSignals = stopOnSignals(() => source.stop(), () => (clipper.pendingSamples > 0 ? 'discarding the unfinished clip' : 'stopping'));
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
   err.write(`Clips of exactly ${length} samples (${secs(length)} s, ${lengthFrom})${flags.onset ? `, each starting at a sound above ${threshold.value}` : ', back to back'}.\n`);
   // A failing source (the recorder killed) ends the session like Ctrl+C: the summary is

@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { usageError } from '../util/errors';
 import { intArg, numberArg } from './args';
-import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, optionGiven, rejectInapplicable, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkLabel, checkSourceFlags, isMicrophone, optionGiven, rejectInapplicable, openStoppable, sourceOptionsFrom, type SourceFlags } from './audio-options';
 import { runFixed, type FixedFlags } from './fixed';
 
 interface RecordFlags extends SourceFlags {
@@ -115,7 +115,6 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
   const threshold = await resolveSilenceThreshold(flags.threshold);
   const chunk = 1024;
   const writer = new ClipWriter(path.join(flags.dir, label), SAMPLE_RATE);
-  const source = await openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk }));
   const seg = new SilenceSegmenter({
     threshold: threshold.value,
     quietChunks: flags.quietChunks,
@@ -124,10 +123,13 @@ async function runRecord(label: string, flags: RecordFlags): Promise<void> {
     minSoundSamples: Math.round(flags.minSound * SAMPLE_RATE),
     maxSamples: Math.max(chunk, Math.round(flags.maxLength * SAMPLE_RATE)),
   });
+  const { source, disposeSignals } = await openStoppable(
+    () => openSourceThenFolder(writer, () => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: chunk })),
+    () => (seg.recording ? 'saving the clip in progress' : 'stopping (no clip was in progress)'),
+  );
   const tty = Boolean(process.stderr.isTTY);
   const err = process.stderr;
   const dirShown = relativeToCwd(writer.dir);
-  const disposeSignals = stopOnSignals(() => source.stop(), () => (seg.recording ? 'saving the clip in progress' : 'stopping (no clip was in progress)'));
   err.write(`Recording "${label}" from ${source.description} into ${dirShown}/\n`);
   err.write(`Silence threshold ${threshold.value} (${threshold.source === 'default' ? 'default' : `from ${threshold.source}`}); a clip ends after ${flags.quietChunks} quiet chunk${flags.quietChunks === 1 ? '' : 's'}.\n`);
   if (isMicrophone(flags)) err.write('Make each sound, pause between them; Ctrl+C to stop.\n');

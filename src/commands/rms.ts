@@ -5,7 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import { numberArg } from './args';
-import { addSourceOptions, checkSourceFlags, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkSourceFlags, openStoppable, sourceOptionsFrom, type SourceFlags } from './audio-options';
 
 interface RmsFlags extends SourceFlags {
   json?: boolean;
@@ -49,9 +49,8 @@ Examples:
     const threshold = await resolveSilenceThreshold(flags.threshold);
     const seconds = flags.seconds ?? (flags.save ? 3 : undefined);
     const limit = seconds === undefined ? Infinity : Math.round(seconds * SAMPLE_RATE);
-    const source = await openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: 1024 });
+    const { source, disposeSignals } = await openStoppable(() => openAudioSource({ ...sourceOptionsFrom(flags), chunkSamples: 1024 }), 'stopping');
     const tty = Boolean(process.stdout.isTTY) && !flags.json;
-    const disposeSignals = stopOnSignals(() => source.stop(), 'stopping');
     process.stderr.write(`Level of ${source.description}${flags.save ? ` for ${seconds} s: stay quiet` : ''}${seconds === undefined ? '; Ctrl+C to stop' : ''}\n`);
     const readings: number[] = [];
     let position = 0;

@@ -4,8 +4,9 @@
  */
 import { Option, type Command } from 'commander';
 import { intArg, numberArg } from './args';
-import { addSourceOptions, checkSourceFlags, sourceOptionsFrom, stopOnSignals, type SourceFlags } from './audio-options';
+import { addSourceOptions, checkSourceFlags, openStoppable, sourceOptionsFrom, type SourceFlags } from './audio-options';
 import { ExitCode, UserError, usageError } from '../util/errors';
+import type { AudioSource, AudioSourceOptions } from '../audio/source';
 
 interface StreamFlags extends SourceFlags {
   host: string;
@@ -66,14 +67,24 @@ async function runStream(flags: StreamFlags): Promise<void> {
   if (flags.legacy && flags.sendRate !== 16000) throw usageError('--send-rate needs the kws protocol', 'The original protocol is always 16 kHz; drop --legacy or --send-rate.');
   if (flags.results && !flags.json) throw usageError('--results needs --json');
   const { openAudioSource } = await import('../audio/source.js');
+  const sourceOptions = sourceOptionsFrom(flags, { pace: 'realtime' });
+  // The handlers come first: between the recorder's start and the first audio sent lie the
+  // connection and the server's hello, long enough for a Ctrl+C.
+  const { source, disposeSignals } = await openStoppable(() => openAudioSource(sourceOptions));
+  try {
+    await streamSource(flags, sourceOptions, source, disposeSignals);
+  } finally {
+    disposeSignals();
+    source.stop();
+  }
+}
+
+async function streamSource(flags: StreamFlags, sourceOptions: AudioSourceOptions, source: AudioSource, disposeSignals: () => void): Promise<void> {
   const { rmsInt } = await import('../audio/level.js');
   const { Resampler } = await import('../audio/resample.js');
   const { floatToInt16, int16ToFloat } = await import('../audio/wav.js');
   const { StreamClient } = await import('../stream/client.js');
   const { Detector, formatHit } = await import('../stream/detector.js');
-
-  const sourceOptions = sourceOptionsFrom(flags, { pace: 'realtime' });
-  const source = await openAudioSource(sourceOptions);
   const isFile = flags.input !== undefined;
   const client = await StreamClient.connect({ host: flags.host, port: flags.port, token: flags.token, legacy: Boolean(flags.legacy), sampleRate: flags.sendRate });
   const detector = new Detector({ threshold: flags.threshold, refractory: flags.refractory, includeHidden: Boolean(flags.allLabels) });
@@ -111,7 +122,6 @@ async function runStream(flags: StreamFlags): Promise<void> {
       }
       modelNote = ` (model ${w.model}${w.labels ? `: ${w.labels.join(', ')}` : ''})`;
     }
-    const removeSignals = stopOnSignals(() => source.stop());
     process.stderr.write(`kws stream: ${source.description} -> ${client.target}${flags.legacy ? ' (original protocol)' : ''}${modelNote}\n`);
     const resampler = flags.sendRate !== 16000 ? new Resampler(16000, flags.sendRate) : null;
     let pending = new Int16Array(0);
@@ -154,7 +164,8 @@ async function runStream(flags: StreamFlags): Promise<void> {
       }
       if (pending.length > 0) await send(pending);
     } finally {
-      removeSignals();
+      // Past the last audio a Ctrl+C means quit, not "stop reading": no handler while the end is awaited.
+      disposeSignals();
     }
     if (client.connectionRefused && client.repliesReceived === 0) throw client.noAnswer();
     const end = await client.finish();

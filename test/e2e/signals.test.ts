@@ -39,7 +39,10 @@ const cp = require('child_process');
 const spawn = cp.spawn;
 cp.spawn = function (cmd, args, ...rest) {
   note('spawn ' + [cmd, ...(Array.isArray(args) ? args : [])].join(' '));
-  return spawn.call(this, cmd, args, ...rest);
+  const child = spawn.call(this, cmd, args, ...rest);
+  // The worst moment for a Ctrl+C: the recorder has just started, the source is not open yet.
+  if (process.env.KWS_SIGINT_AT_SPAWN === cmd) process.kill(process.pid, 'SIGINT');
+  return child;
 };
 `;
 
@@ -79,6 +82,32 @@ for (const [name, args, announce] of RECORDERS) {
   });
 }
 
+// A stand-in for arecord that records "silence" until it is stopped, on a PATH of its own.
+const fakeBin = path.join(dir, 'bin');
+fs.mkdirSync(fakeBin);
+fs.writeFileSync(path.join(fakeBin, 'arecord'), '#!/bin/sh\nexec cat /dev/zero\n', { mode: 0o755 });
+const micEnv = (name: string): { env: NodeJS.ProcessEnv; writes: () => Write[] } => {
+  const e = envFor(name);
+  return { env: { ...e.env, PATH: `${fakeBin}${path.delimiter}${process.env.PATH ?? ''}`, KWS_SIGINT_AT_SPAWN: 'arecord' }, writes: e.writes };
+};
+const MIC = process.platform === 'win32' ? 'no sh on Windows' : false;
+
+for (const [name, args] of [
+  ['rms', ['rms']],
+  ['record', ['record', 'yes']],
+  ['fixed', ['fixed', 'no', '4000', '--countdown', '0']],
+] as [string, string[]][]) {
+  test(`kws ${name}: a Ctrl+C right after the recorder starts stops the recording cleanly`, { skip: MIC }, () => {
+    // Before the handlers came first, Node's default action ended kws here (no exit code)
+    // and left the recorder behind; the recorder above never ends by itself.
+    const { env, writes } = micEnv(`${name}-mic`);
+    const r = runKws([...args, '--recorder', 'arecord'], { cwd: dir, env, timeoutMs: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /Ctrl\+C: /);
+    assertHandledWhenAnnounced(writes(), /^spawn arecord /, `kws ${name}`);
+  });
+}
+
 test('kws serve and kws stream have their signal handlers before they say they listen or stream', async () => {
   const serve = envFor('serve');
   const server = await startKwsServe(path.join(repoRoot, 'assets', 'demo', 'model'), ['--host', '127.0.0.1'], serve.env);
@@ -89,6 +118,12 @@ test('kws serve and kws stream have their signal handlers before they say they l
     const r = runKws(['stream', '-i', clip, '--fast', '-p', String(server.port), '--host', '127.0.0.1'], { cwd: dir, env: stream.env });
     assert.equal(r.status, 0, r.stderr);
     assertHandledWhenAnnounced(stream.writes(), /^kws stream: .* -> /, 'kws stream');
+    // From the microphone, a Ctrl+C before the server has even answered.
+    const mic = micEnv('stream-mic');
+    const m = runKws(['stream', '--recorder', 'arecord', '-p', String(server.port), '--host', '127.0.0.1'], { cwd: dir, env: mic.env, timeoutMs: 30_000 });
+    assert.equal(m.status, 0, m.stderr);
+    assert.match(m.stderr, /Ctrl\+C: .*\n(.|\n)*kws stream: stopped after/);
+    assertHandledWhenAnnounced(mic.writes(), /^spawn arecord /, 'kws stream (microphone)');
   } finally {
     code = await stopKwsServe(server.child);
   }
