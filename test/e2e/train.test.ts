@@ -122,9 +122,14 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad v
   assert.match(r.stderr, /augmentation: .*, 4 reversed-speech clips per epoch as _unknown_/);
   const report = fs.readFileSync(path.join(dir, 'models', 'rev', 'report.html'), 'utf8');
   assert.match(report, /4 reversed-speech clips per epoch as _unknown_/);
-  const off = runKws(['train', '--name', 'plain', '--val-split', '0.2', ...common], { cwd: dir });
+  // The run also covers --val-split 0 (train on every clip, as for the model one ships).
+  const off = runKws(['train', '--name', 'plain', '--val-split', '0', ...common, '--json'], { cwd: dir });
   assert.equal(off.status, 0, off.stderr);
   assert.doesNotMatch(off.stderr, /reversed-speech/);
+  const all = JSON.parse(off.stdout) as { trainClips: number; valClips: number; valAccuracy: number | null };
+  assert.deepEqual([all.trainClips, all.valClips, all.valAccuracy], [30, 0, null]);
+  assert.match(off.stderr, /no validation split/);
+  assert.match(fs.readFileSync(path.join(dir, 'models', 'plain', 'report.html'), 'utf8'), /No validation split \(--val-split 0\)/);
   const bad = runKws(['train', '--name', 'bad', '--reversed-negatives', '-1', ...common], { cwd: dir });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--reversed-negatives/);
