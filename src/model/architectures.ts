@@ -36,6 +36,12 @@ export interface BuildOptions {
    * and layer names must be unique in a graph.
    */
   namePrefix?: string;
+  /**
+   * Whether the raw default's in-network SpecAugment masks while training; default true. False for
+   * `kws train --no-augment`, which promises training on the clips as recorded; the layer stays
+   * (as the identity), so the graph is the same either way.
+   */
+  trainingMasks?: boolean;
 }
 
 export interface ArchDefaults {
@@ -239,6 +245,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
     // stayed 5-10 points below the spectral models on unseen voices (docs/training.md).
     const fe = rawFrontEndGeometry(opts.sampleRate ?? 16000);
     const kws = registerKwsLayers(tf);
+    const masking = opts.trainingMasks ?? true;
     stack.push(
       L.conv1d({
         filters: 2 * fe.bins,
@@ -257,7 +264,12 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       kws.logCompression({ name: named('log'), epsilon: 1e-10 }),
       L.batchNormalization({ axis: -1, name: named('band_norm') }),
       // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
-      kws.specAugment({ name: named('spec_augment'), maxFrames: MASKS.spectrogram?.maxTimeWidth ?? 0, maxBands: MASKS.spectrogram?.maxRowWidth ?? 0, seed: seed + 2 }),
+      kws.specAugment({
+        name: named('spec_augment'),
+        maxFrames: masking ? (MASKS.spectrogram?.maxTimeWidth ?? 0) : 0,
+        maxBands: masking ? (MASKS.spectrogram?.maxRowWidth ?? 0) : 0,
+        seed: seed + 2,
+      }),
     );
     const frames = Math.floor((len - fe.winLength) / fe.hop) + 1;
     stack.push(L.reshape({ targetShape: [frames, fe.nMels, 1] }));

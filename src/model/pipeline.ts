@@ -428,7 +428,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const build = (seed: number, k: number): LayersModel =>
     opts.buildModelOverride
       ? opts.buildModelOverride(tf, inputShape, ds.labels.length, seed)
-      : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members) });
+      : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members), trainingMasks: augment });
 
   const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
   const tTrain = Date.now();

@@ -110,7 +110,7 @@ test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }
   assert.deepEqual(fs.readFileSync(path.join(summary.modelDir, 'weights.bin')), before);
 });
 
-test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad value is a usage error', { timeout: 120_000 }, () => {
+test('kws train --reversed-negatives adds backwards speech as _unknown_ (a bad value is a usage error); --val-split 0; --no-augment on a raw model', { timeout: 120_000 }, () => {
   const dir = makeTempDir('kws-e2e-revneg-');
   const data = path.join(dir, 'data');
   writeSet(data, 10, 3);
@@ -130,6 +130,20 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_; a bad v
   assert.deepEqual([all.trainClips, all.valClips, all.valAccuracy], [30, 0, null]);
   assert.match(off.stderr, /no validation split/);
   assert.match(fs.readFileSync(path.join(dir, 'models', 'plain', 'report.html'), 'utf8'), /No validation split \(--val-split 0\)/);
+  // --no-augment means the clips as recorded: the raw model's in-network SpecAugment is off too.
+  const raw = runKws(['train', '--name', 'rawplain', '--type', 'raw', '--no-augment', ...common], { cwd: dir });
+  assert.equal(raw.status, 0, raw.stderr);
+  assert.match(raw.stderr, /augmentation: off/);
+  const topology = fs.readFileSync(path.join(dir, 'models', 'rawplain', 'model.json'), 'utf8');
+  // Layer configs are saved with Keras's snake_case keys.
+  const masks: { max_frames: number; max_bands: number }[] = [];
+  JSON.parse(topology, (_key, value: unknown) => {
+    const v = value as { class_name?: string; config?: { max_frames: number; max_bands: number } };
+    if (v && v.class_name === 'KwsSpecAugment' && v.config) masks.push(v.config);
+    return value;
+  });
+  assert.equal(masks.length, 1, 'one in-network SpecAugment layer');
+  assert.deepEqual([masks[0]?.max_frames, masks[0]?.max_bands], [0, 0]);
   const bad = runKws(['train', '--name', 'bad', '--reversed-negatives', '-1', ...common], { cwd: dir });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--reversed-negatives/);

@@ -172,6 +172,19 @@ test('the default raw model keeps its front end fixed: only the CNN and normalis
   m.dispose();
 });
 
+test('the default raw model masks inside the network only when augmenting (--no-augment means the clips as recorded)', () => {
+  const masked = (trainingMasks: boolean | undefined): number => {
+    const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [16000, 1], numClasses: 3, seed: 5, ...(trainingMasks === undefined ? {} : { trainingMasks }) });
+    const layer = m.getLayer('spec_augment');
+    const zeros = tf.tidy(() => (layer.apply(tf.ones([8, 49, 40]), { training: true }) as ReturnType<typeof tf.ones>).equal(0).sum().dataSync()[0] as number);
+    m.dispose();
+    return zeros;
+  };
+  assert.ok(masked(undefined) > 0, 'the default masks while training');
+  assert.ok(masked(true) > 0);
+  assert.equal(masked(false), 0);
+});
+
 test('the default raw model starts out computing the log-mel features the spectrogram model reads', () => {
   const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [16000, 1], numClasses: 6, seed: 1 });
   // Noise plus a tone, so every band carries energy well above the log's epsilon.
