@@ -2,7 +2,8 @@
  * Ensembles: K copies of an architecture trained from different seeds, whose class
  * probabilities are averaged. Measured on the hardest speaker-disjoint split of the shared
  * keyword set (docs/training.md), single mfcc models scored 91.9-94.2 % depending on nothing but
- * their seed, and the average of four 95.0 %: the members disagree on the clips they get wrong.
+ * their seed, and every average of four of them 94.75-95.0 %: the members disagree on the clips
+ * they get wrong.
  *
  * The trained members become one ordinary layers model (their layers side by side, then an
  * Average layer), so every reader of a model folder (kws serve, predict, stream, another
