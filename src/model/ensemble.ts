@@ -15,6 +15,7 @@ import type { TF } from './backend';
 
 type LayersModel = import('@tensorflow/tfjs').LayersModel;
 type SymbolicTensor = import('@tensorflow/tfjs').SymbolicTensor;
+type Layer = import('@tensorflow/tfjs').layers.Layer;
 
 /** Most members `kws train --ensemble` accepts: each costs a full training and a full inference. */
 export const MAX_ENSEMBLE = 8;
@@ -33,23 +34,59 @@ export function memberPrefix(k: number, count: number): string {
 }
 
 /**
+ * How many leading layers every member has in common: same class and configuration apart from
+ * the name, nothing trainable, and equal weights. The raw default's frozen front end (Fourier
+ * convolution, power, mel weights, log) is such a prefix: computing it once per window instead
+ * of once per member is most of a raw member's inference cost.
+ */
+export function sharedPrefixLength(members: readonly LayersModel[]): number {
+  const first = members[0];
+  if (!first || members.length < 2) return 0;
+  const configOf = (layer: Layer): string => {
+    const { name: _name, ...rest } = layer.getConfig();
+    return `${layer.getClassName()} ${JSON.stringify(rest)}`;
+  };
+  const depth = Math.min(...members.map((m) => m.layers.length)) - 1; // the outputs are never shared
+  let n = 0;
+  for (; n < depth; n++) {
+    const here = first.layers[n] as Layer;
+    if (here.trainableWeights.length > 0) break;
+    const others = members.slice(1).map((m) => m.layers[n] as Layer);
+    if (!others.every((o) => o.trainableWeights.length === 0 && configOf(o) === configOf(here))) break;
+    const mine = here.getWeights().map((w) => w.dataSync());
+    const same = others.every((o) => {
+      const theirs = o.getWeights().map((w) => w.dataSync());
+      return theirs.length === mine.length && theirs.every((t, i) => t.length === mine[i]?.length && t.every((v, j) => v === mine[i]?.[j]));
+    });
+    if (!same) break;
+  }
+  return n;
+}
+
+/**
  * One model computing the mean of the members' outputs. The members must be sequential models
- * with one input of the same shape and layer names unique across all of them (memberPrefix). The
- * layers are shared, not copied: do not dispose a member while the ensemble is in use.
+ * with one input of the same shape and layer names unique across all of them (memberPrefix).
+ * Their common frozen prefix (sharedPrefixLength) runs once, as member 1's layers. The layers
+ * are shared, not copied: do not dispose a member while the ensemble is in use.
  */
 export function averageModels(tf: TF, members: LayersModel[], name: string): LayersModel {
   const first = members[0];
   if (!first) throw new RangeError('an ensemble needs at least one member');
   if (members.length === 1) return first;
   const shape = (first.inputs[0]?.shape ?? []).slice(1) as number[];
-  const input = tf.input({ shape, name: 'features' });
-  const outputs = members.map((m, k) => {
+  members.forEach((m, k) => {
     const inShape = (m.inputs[0]?.shape ?? []).slice(1).join('x');
     if (inShape !== shape.join('x')) throw new RangeError(`ensemble member ${k + 1} takes input ${inShape}, member 1 takes ${shape.join('x')}`);
-    // Re-apply the member's own layers to the shared input: the saved graph is flat, with no
-    // nested models for a loader to understand.
-    let x: SymbolicTensor = input;
-    for (const layer of m.layers) x = layer.apply(x) as SymbolicTensor;
+  });
+  const input = tf.input({ shape, name: 'features' });
+  // Re-apply the members' own layers to the shared input: the saved graph is flat, with no
+  // nested models for a loader to understand.
+  const shared = sharedPrefixLength(members);
+  let common: SymbolicTensor = input;
+  for (const layer of first.layers.slice(0, shared)) common = layer.apply(common) as SymbolicTensor;
+  const outputs = members.map((m) => {
+    let x = common;
+    for (const layer of m.layers.slice(shared)) x = layer.apply(x) as SymbolicTensor;
     return x;
   });
   const mean = tf.layers.average({ name: 'probabilities' }).apply(outputs) as SymbolicTensor;

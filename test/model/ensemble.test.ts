@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, type TF } from '../../src/model/backend';
 import { buildModel } from '../../src/model/architectures';
-import { averageModels, meanOf, memberPrefix, memberSeed } from '../../src/model/ensemble';
+import { averageModels, meanOf, memberPrefix, memberSeed, sharedPrefixLength } from '../../src/model/ensemble';
 import { saveModelFolder, loadModelFolder, MODEL_FILE } from '../../src/model/store';
 import type { ModelMetadata } from '../../src/model/metadata';
 import { makeTempDir } from '../helpers';
@@ -50,6 +50,22 @@ test('an ensemble of one is the member itself', () => {
   m.dispose();
 });
 
+test('the shared prefix is the frozen front end with equal weights, and nothing of a spectral model', () => {
+  const raw = rawMembers(3);
+  const names = (raw[0]?.layers ?? []).map((l) => l.name);
+  assert.equal(sharedPrefixLength(raw), 4, `shared: ${names.slice(0, sharedPrefixLength(raw)).join(', ')}`);
+  assert.deepEqual(names.slice(0, 4), ['m1_fourier', 'm1_power', 'm1_mel', 'm1_log']);
+  // A frozen layer whose weights differ ends the prefix there.
+  const mel = raw[2]?.getLayer('m3_mel');
+  assert.ok(mel);
+  mel.setWeights(mel.getWeights().map((w) => w.mul(1.5)));
+  assert.equal(sharedPrefixLength(raw), 2);
+  assert.equal(sharedPrefixLength(raw.slice(0, 1)), 0, 'one member shares with nobody');
+  const mfcc = [0, 1].map((k) => buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: [20, 51, 1], numClasses: 3, seed: memberSeed(7, k), namePrefix: memberPrefix(k, 2) }));
+  assert.equal(sharedPrefixLength(mfcc), 0, 'a trainable first layer is never shared');
+  for (const m of [...raw, ...mfcc]) m.dispose();
+});
+
 test('an ensemble of raw models outputs the mean of its members, saved on cpu and loaded on wasm', async () => {
   await initBackend('cpu');
   const members = rawMembers(3);
@@ -65,7 +81,9 @@ test('an ensemble of raw models outputs the mean of its members, saved on cpu an
 
   const names = ensemble.layers.map((l) => l.name);
   assert.equal(new Set(names).size, names.length, `unique layer names: ${names.join(', ')}`);
-  for (const n of ['m1_fourier', 'm2_fourier', 'm3_fourier', 'm3_probabilities', 'probabilities']) assert.ok(names.includes(n), `has layer ${n}`);
+  for (const n of ['m1_fourier', 'm1_log', 'm2_band_norm', 'm3_band_norm', 'm3_probabilities', 'probabilities']) assert.ok(names.includes(n), `has layer ${n}`);
+  // The frozen front end runs once: its layers appear for member 1 only.
+  for (const n of ['m2_fourier', 'm3_fourier', 'm2_mel', 'm3_log']) assert.ok(!names.includes(n), `no layer ${n}`);
 
   const meta: ModelMetadata = {
     format: 'kws-model',
