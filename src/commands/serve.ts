@@ -153,7 +153,7 @@ async function runServe(flags: ServeFlags): Promise<void> {
   const addr = server.address;
   const secs = (n: number): string => `${(n / engine.sampleRate).toFixed(3).replace(/\.?0+$/, '')} s`;
   process.stderr.write(
-    `kws serve: model ${engine.name} (${meta.type}${meta.training.ensemble > 1 ? `, ensemble of ${meta.training.ensemble}: ${meta.training.ensemble}x the work per window` : ''}; ${engine.labels.join(', ')}), window ${secs(engine.windowSamples)}, hop ${secs(hopSamples)}, backend ${engine.backend}\n` +
+    `kws serve: model ${engine.name} (${meta.type}${meta.training.ensemble > 1 ? `, ensemble of ${meta.training.ensemble}: up to ${meta.training.ensemble}x the work per window` : ''}; ${engine.labels.join(', ')}), window ${secs(engine.windowSamples)}, hop ${secs(hopSamples)}, backend ${engine.backend}\n` +
       `kws serve: listening on udp ${addr.address}:${addr.port}${flags.token ? ' (token required)' : ''}; Ctrl+C stops\n`,
   );
 

@@ -101,7 +101,7 @@ export function define(program: Command): void {
     )
     .option(
       '--ensemble <k>',
-      `train k models from different seeds and average their probabilities: usually more accurate on unseen voices, k times the training and inference work; stream it at a lower --threshold (default 1, at most ${MAX_ENSEMBLE}; see docs/training.md)`,
+      `train k models from different seeds and average their probabilities: usually more accurate on unseen voices, k times the training and up to k times the inference work; stream it at a lower --threshold (default 1, at most ${MAX_ENSEMBLE}; see docs/training.md)`,
       intArg('--ensemble', 1, MAX_ENSEMBLE),
       1,
     )
