@@ -36,8 +36,9 @@ export function memberPrefix(k: number, count: number): string {
 /**
  * How many leading layers every member has in common: same class and configuration apart from
  * the name, nothing trainable, and equal weights. The raw default's frozen front end (Fourier
- * convolution, power, mel weights, log) is such a prefix: computing it once per window instead
- * of once per member is most of a raw member's inference cost.
+ * convolution, power, mel weights, log) is such a prefix, about two fifths of a raw member's
+ * inference cost: three raw members took 12.1 ms per window with it computed once, 17.0 ms
+ * without (WASM, batch 64, one run).
  */
 export function sharedPrefixLength(members: readonly LayersModel[]): number {
   const first = members[0];
