@@ -12,7 +12,7 @@ interface EvaluateCliOptions {
 export function define(program: Command): void {
   program
     .command('evaluate')
-    .description('Measure a trained model on labelled clips: accuracy, per-label precision/recall, confusion matrix')
+    .description('measure a trained model on labelled clips: accuracy, per-label precision/recall, confusion matrix')
     .option('-n, --model <name>', 'model name under --models-dir, or a path to a model folder (required)')
     .option('-d, --data <dir>', 'labelled clips, one sub-folder per label (names must be labels of the model)', 'data')
     .option('--json', 'print the evaluation as JSON on stdout')

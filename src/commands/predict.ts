@@ -12,7 +12,7 @@ interface PredictCliOptions {
 export function define(program: Command): void {
   program
     .command('predict')
-    .description('Classify WAV files with a trained model: label and probability per file')
+    .description('classify WAV files with a trained model: label and probability per file')
     .argument('<file...>', 'WAV files (any rate, mono or stereo; converted to the model\'s rate)')
     .option('-n, --model <name>', 'model name under --models-dir, or a path to a model folder (required)')
     .option('-k, --top <k>', 'also show the k most probable labels', '1')

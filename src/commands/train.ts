@@ -77,7 +77,7 @@ function defaultsHelp(): string {
 export function define(program: Command): void {
   program
     .command('train')
-    .description('Train a model on data/LABEL/*.wav and save it as models/NAME/ (with stats/NAME.json and an HTML report)')
+    .description('train a model on data/LABEL/*.wav and save it as models/NAME/ (with stats/NAME.json and an HTML report)')
     .option('-t, --type <type>', 'model type: mfcc, spectrogram or raw (default: mfcc)')
     .option('-m, --mfcc', 'same as --type mfcc (as the original server)')
     .option('-s, --spectrogram', 'same as --type spectrogram')
