@@ -52,14 +52,18 @@ export function sharedPrefixLength(members: readonly LayersModel[]): number {
   for (; n < depth; n++) {
     const here = first.layers[n] as Layer;
     if (here.trainableWeights.length > 0) break;
-    const others = members.slice(1).map((m) => m.layers[n] as Layer);
-    if (!others.every((o) => o.trainableWeights.length === 0 && configOf(o) === configOf(here))) break;
-    const mine = here.getWeights().map((w) => w.dataSync());
-    const same = others.every((o) => {
-      const theirs = o.getWeights().map((w) => w.dataSync());
-      return theirs.length === mine.length && theirs.every((t, i) => t.length === mine[i]?.length && t.every((v, j) => v === mine[i]?.[j]));
-    });
-    if (!same) break;
+    const config = configOf(here);
+    const weights = here.getWeights().map((w) => w.dataSync());
+    const sameAsHere = (other: Layer): boolean => {
+      const theirs = other.getWeights().map((w) => w.dataSync());
+      return (
+        other.trainableWeights.length === 0 &&
+        configOf(other) === config &&
+        theirs.length === weights.length &&
+        theirs.every((t, i) => t.length === weights[i]?.length && t.every((v, j) => v === weights[i]?.[j]))
+      );
+    };
+    if (!members.slice(1).every((m) => sameAsHere(m.layers[n] as Layer))) break;
   }
   return n;
 }
