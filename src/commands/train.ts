@@ -22,6 +22,7 @@ interface TrainCliOptions {
   seed: number;
   augment?: boolean;
   noise?: string;
+  syntheticNoise?: number;
   reversedNegatives?: number;
   ensemble: number;
   backend: string;
@@ -95,6 +96,11 @@ export function define(program: Command): void {
     .option('--no-augment', 'train on the clips as recorded (default for --arch seed)')
     .option('--noise <dir>', 'background noise WAVs for augmentation (default: the training clips of DATA/_background_)')
     .option(
+      '--synthetic-noise <share>',
+      'with augmentation: share of the noisy clips that get synthetic interference (babble of reversed training speech, tones, clatter, swelling noise) instead of the background recordings; 0 uses the recordings only (default 0.5; see docs/training.md)',
+      numberArg('--synthetic-noise', 0, 1),
+    )
+    .option(
       '--reversed-negatives <fraction>',
       'with augmentation and an _unknown_ label: add this many extra _unknown_ clips per epoch (as a share of the _unknown_ training clips), made of training speech played backwards (default 0; see docs/training.md)',
       numberArg('--reversed-negatives', 0, 10),
@@ -146,6 +152,7 @@ Examples:
         seed,
         augment: o.augment,
         noiseDir: o.noise,
+        syntheticNoise: o.syntheticNoise,
         reversedNegatives: o.reversedNegatives,
         ensemble: o.ensemble,
         backend,

@@ -21,6 +21,7 @@ import { initBackend, tfjsNodeResolvable, type BackendChoice, type BackendInfo, 
 import { clipsPerLabel, fingerprintClips, scanDataset, type ClipRef, type Dataset } from './dataset';
 import { checkSplit, splitClips, type Split, type SplitBy } from './split';
 import { augmentClip, defaultAugmentOptions, maskFeatures, type AugmentOptions, type MaskOptions } from './augment';
+import { interferenceBank } from './interference';
 import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
 import { trainLoop, type EpochLog } from './train';
 import { averageModels, MAX_ENSEMBLE, meanOf, memberPrefix, memberSeed } from './ensemble';
@@ -54,6 +55,8 @@ export interface TrainOptions {
   noiseDir?: string;
   /** Extra reversed-speech _unknown_ clips per epoch, as a share of the _unknown_ training clips (default: the architecture's). */
   reversedNegatives?: number;
+  /** Share of the noisy clips that get synthetic interference instead of background recordings (default: the architecture's). */
+  syntheticNoise?: number;
   /** Members of an ensemble (default 1: a single model); see src/model/ensemble.ts. */
   ensemble?: number;
   backend: BackendChoice;
@@ -243,12 +246,24 @@ export function reversedNegatives(ds: Dataset, split: Split, fraction: number): 
   return count > 0 && sources.length > 0 ? { label, count, sources } : null;
 }
 
+/**
+ * The synthetic interference bank for one run: 32 two-window recordings of each kind, babble made
+ * from the training split's speech only, drawn from its own generator so that the epochs'
+ * draws stay as they were.
+ */
+function buildInterference(ds: Dataset, split: Split, trainAudio: readonly Float32Array[], windowSamples: number, sampleRate: number, seed: number): Float32Array[] {
+  const background = ds.labels.indexOf('_background_');
+  const speech = trainAudio.filter((_, j) => ds.clips[split.train[j] as number]?.labelIndex !== background);
+  return interferenceBank(speech, { perKind: 32, length: 2 * windowSamples, sampleRate }, createRng((seed ^ 0x5eed1) >>> 0));
+}
+
 /** One line naming every augmentation in force, for the log and the report. */
 export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | null, sampleRate: number, reversedNegatives = 0): string {
   const parts: string[] = [];
   if (a.speed[0] !== 1 || a.speed[1] !== 1) parts.push(`speed ${a.speed[0]}..${a.speed[1]}`);
   parts.push(`time shift +-${Math.round((1000 * a.maxShift) / sampleRate)} ms`, `gain ${a.gainDb[0]}..${a.gainDb[1]} dB`);
   parts.push(`noise p ${a.noiseProbability} at ${a.snrDb[0]}..${a.snrDb[1]} dB SNR`);
+  if (a.interference > 0) parts.push(`${Math.round(a.interference * 100)} % of it synthetic (babble, tones, clatter, swells)`);
   if (masks) parts.push(`SpecAugment ${masks.timeMasks}x<=${masks.maxTimeWidth} frames, ${masks.rowMasks}x<=${masks.maxRowWidth} rows`);
   if (reversedNegatives > 0) parts.push(`${reversedNegatives} reversed-speech clips per epoch as _unknown_`);
   return parts.join(', ');
@@ -313,6 +328,9 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     for (const l of ds.labels) keep.push(...ds.clips.filter((c) => c.label === l).slice(0, opts.maxClipsPerLabel));
     ds.clips = keep;
     ds.fingerprint = fingerprintClips(keep);
+  }
+  if ((opts.syntheticNoise ?? 0) > 0 && !augment) {
+    throw usageError('--synthetic-noise mixes noise into augmented clips, but augmentation is off', 'Leave out --no-augment (or --arch seed), or leave out --synthetic-noise.');
   }
   if ((opts.reversedNegatives ?? 0) > 0) {
     if (!augment) throw usageError('--reversed-negatives adds augmented clips, but augmentation is off', 'Leave out --no-augment (or --arch seed), or leave out --reversed-negatives.');
@@ -382,10 +400,14 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const trainY = Int32Array.from(split.train.map((i) => ds.clips[i]?.labelIndex ?? 0));
   const valY = Int32Array.from(split.val.map((i) => ds.clips[i]?.labelIndex ?? 0));
 
-  let noiseSource = 'off';
+  let augmentationSummary = 'off';
   let negativeCount = 0;
   let augmentFeatures: ((epoch: number, seed: number) => Float32Array) | null = null;
-  const aopts: AugmentOptions = { ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)), ...opts.augmentOverride };
+  const aopts: AugmentOptions = {
+    ...(defaults.augmentation ?? defaultAugmentOptions(spec.sampleRate)),
+    ...opts.augmentOverride,
+    ...(opts.syntheticNoise !== undefined ? { interference: opts.syntheticNoise } : {}),
+  };
   const masks: MaskOptions | null = opts.masksOverride !== undefined ? opts.masksOverride : (defaults.masks ?? null);
   const labelSmoothing = opts.labelSmoothingOverride ?? defaults.labelSmoothing ?? 0;
   const recalibrate = defaults.batchNormRecalibration ?? false;
@@ -393,8 +415,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (augment && loaded) {
     const audio = loaded.audio;
     const { noise, source } = await loadNoise(opts.noiseDir, ds, split, audio, spec.sampleRate);
-    noiseSource = source;
     const trainAudio = split.train.map((i) => fitClip(audio[i] as Float32Array, spec.windowSamples));
+    const bank = aopts.interference > 0 ? buildInterference(ds, split, trainAudio, spec.windowSamples, spec.sampleRate, opts.seed) : [];
     const negatives = reversedNegatives(ds, split, opts.reversedNegatives ?? defaults.reversedNegatives ?? 0);
     if (negatives) trainLabels = Int32Array.from([...trainY, ...new Array<number>(negatives.count).fill(negatives.label)]);
     negativeCount = negatives?.count ?? 0;
@@ -402,14 +424,14 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     augmentFeatures = (epoch: number, seed: number): Float32Array => {
       // One generator per epoch, derived from the (member's) seed: epoch e is the same whatever ran before.
       const rng: Rng = createRng((seed * 1000003 + epoch * 7919) >>> 0);
-      const clips = trainAudio.map((a) => augmentClip(a, noise, aopts, rng));
+      const clips = trainAudio.map((a) => augmentClip(a, noise, aopts, rng, bank));
       if (negatives) {
         // Fresh sources each epoch: a word played backwards has the voice, loudness and spectrum
         // of speech but none of the keywords' order of sounds, which is what "_unknown_" must
         // learn to catch ("dog" and "down" are not "go").
         for (let k = 0; k < negatives.count; k++) {
           const src = trainAudio[negatives.sources[rng.int(negatives.sources.length)] as number] as Float32Array;
-          clips.push(augmentClip(Float32Array.from(src).reverse(), noise, aopts, rng));
+          clips.push(augmentClip(Float32Array.from(src).reverse(), noise, aopts, rng, bank));
         }
       }
       const x = featuresOf(extractor, clips, spec.windowSamples, rowSize, null);
@@ -417,7 +439,10 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       if (masks) maskFeatures(x, clips.length, rows, frames, masks, rng);
       return x;
     };
-    log(opts.quiet, `augmentation: ${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)}, noise from ${source}`);
+    // Without background recordings every noisy clip gets the bank's noise.
+    const share = bank.length === 0 ? 0 : noise.length === 0 ? 1 : aopts.interference;
+    augmentationSummary = `${describeAugmentation({ ...aopts, interference: share }, masks, spec.sampleRate, negativeCount)}, recorded noise from ${source}`;
+    log(opts.quiet, `augmentation: ${augmentationSummary}`);
   } else log(opts.quiet, 'augmentation: off');
 
   // 3. Model: one, or the members of an ensemble trained one after another.
@@ -553,7 +578,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       'validation split': `${valSplit} by ${splitBy}`,
       seed: opts.seed,
       ensemble: members === 1 ? 'no (one model)' : `${members} members (seeds ${Array.from({ length: members }, (_, k) => memberSeed(opts.seed, k)).join(', ')}), probabilities averaged`,
-      augmentation: augment ? `${describeAugmentation(aopts, masks, spec.sampleRate, negativeCount)} (noise: ${noiseSource})` : 'off',
+      augmentation: augmentationSummary,
       'label smoothing': labelSmoothing,
       'batch-norm statistics': recalibrate ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
       backend: backend.name,

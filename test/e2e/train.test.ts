@@ -110,7 +110,7 @@ test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }
   assert.deepEqual(fs.readFileSync(path.join(summary.modelDir, 'weights.bin')), before);
 });
 
-test('kws train --reversed-negatives adds backwards speech as _unknown_ (a bad value is a usage error); --val-split 0; --no-augment on a raw model', { timeout: 120_000 }, () => {
+test('kws train --reversed-negatives adds backwards speech as _unknown_, --synthetic-noise sets the interference share (bad values are usage errors); --val-split 0; --no-augment on a raw model', { timeout: 120_000 }, () => {
   const dir = makeTempDir('kws-e2e-revneg-');
   const data = path.join(dir, 'data');
   writeSet(data, 10, 3);
@@ -120,12 +120,17 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_ (a bad v
   assert.equal(r.status, 0, r.stderr);
   // 8 of the 10 _unknown_ clips train; half as many reversed clips join them each epoch.
   assert.match(r.stderr, /augmentation: .*, 4 reversed-speech clips per epoch as _unknown_/);
+  // Synthetic interference is on by default. This set has no _background_ recordings, so every
+  // noisy clip gets the synthetic kind; the log and the summary say so.
+  assert.match(r.stderr, /100 % of it synthetic \(babble, tones, clatter, swells\).*recorded noise from none/);
   const report = fs.readFileSync(path.join(dir, 'models', 'rev', 'report.html'), 'utf8');
   assert.match(report, /4 reversed-speech clips per epoch as _unknown_/);
+  assert.match(report, /100 % of it synthetic/);
   // The run also covers --val-split 0 (train on every clip, as for the model one ships).
-  const off = runKws(['train', '--name', 'plain', '--val-split', '0', ...common, '--json'], { cwd: dir });
+  const off = runKws(['train', '--name', 'plain', '--val-split', '0', '--synthetic-noise', '0', ...common, '--json'], { cwd: dir });
   assert.equal(off.status, 0, off.stderr);
   assert.doesNotMatch(off.stderr, /reversed-speech/);
+  assert.doesNotMatch(off.stderr, /synthetic/);
   const all = JSON.parse(off.stdout) as { trainClips: number; valClips: number; valAccuracy: number | null };
   assert.deepEqual([all.trainClips, all.valClips, all.valAccuracy], [30, 0, null]);
   assert.match(off.stderr, /no validation split/);
@@ -150,11 +155,17 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_ (a bad v
   const noAugment = runKws(['train', '--name', 'bad2', '--reversed-negatives', '0.5', '--no-augment', ...common], { cwd: dir });
   assert.equal(noAugment.status, 2);
   assert.match(noAugment.stderr, /augmentation is off/);
+  const badShare = runKws(['train', '--name', 'bad4', '--synthetic-noise', '1.5', ...common], { cwd: dir });
+  assert.equal(badShare.status, 2);
+  assert.match(badShare.stderr, /--synthetic-noise/);
+  const shareNoAugment = runKws(['train', '--name', 'bad5', '--synthetic-noise', '0.5', '--no-augment', ...common], { cwd: dir });
+  assert.equal(shareNoAugment.status, 2);
+  assert.match(shareNoAugment.stderr, /--synthetic-noise mixes noise into augmented clips, but augmentation is off/);
   fs.renameSync(path.join(data, '_unknown_'), path.join(data, 'low'));
   const noUnknown = runKws(['train', '--name', 'bad3', '--reversed-negatives', '0.5', ...common], { cwd: dir });
   assert.equal(noUnknown.status, 2);
   assert.match(noUnknown.stderr, /has no _unknown_ folder/);
-  assert.ok(!fs.existsSync(path.join(dir, 'models', 'bad2')) && !fs.existsSync(path.join(dir, 'models', 'bad3')), 'nothing written');
+  for (const name of ['bad2', 'bad3', 'bad4', 'bad5']) assert.ok(!fs.existsSync(path.join(dir, 'models', name)), `nothing written for ${name}`);
 });
 
 test('kws train --ensemble 2: two members from two seeds, averaged in one model that predict and serve run', { timeout: 300_000 }, async () => {

@@ -31,12 +31,12 @@ test('noise is mixed at the drawn SNR and gain stays in its range', () => {
   const white = createRng(9);
   const noise = [Float32Array.from({ length: 16000 }, () => white.normal() * 0.05)];
   // No shift, no gain, always noise at exactly 10 dB: the added part must be 10 dB below the tone.
-  const o: AugmentOptions = { maxShift: 0, noiseProbability: 1, snrDb: [10, 10], gainDb: [0, 0], speed: [1, 1] };
+  const o: AugmentOptions = { maxShift: 0, noiseProbability: 1, snrDb: [10, 10], gainDb: [0, 0], speed: [1, 1], interference: 0 };
   const y = augmentClip(clip, noise, o, createRng(1));
   const added = y.map((v, i) => v - (clip[i] as number));
   const snr = 20 * Math.log10(rms(clip) / rms(added));
   assert.ok(Math.abs(snr - 10) < 0.05, `SNR ${snr}`);
-  const g: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [-6, 6], speed: [1, 1] };
+  const g: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [-6, 6], speed: [1, 1], interference: 0 };
   for (let s = 0; s < 20; s++) {
     const r = rms(augmentClip(clip, [], g, createRng(s))) / rms(clip);
     assert.ok(r >= 10 ** (-6 / 20) - 1e-6 && r <= 10 ** (6 / 20) + 1e-6, `gain ratio ${r}`);
@@ -46,7 +46,7 @@ test('noise is mixed at the drawn SNR and gain stays in its range', () => {
 test('shifts stay within maxShift and the output never exceeds full scale', () => {
   const clip = new Float32Array(1000);
   clip[500] = 0.9;
-  const o: AugmentOptions = { maxShift: 100, noiseProbability: 0, snrDb: [0, 0], gainDb: [6, 12], speed: [1, 1] };
+  const o: AugmentOptions = { maxShift: 100, noiseProbability: 0, snrDb: [0, 0], gainDb: [6, 12], speed: [1, 1], interference: 0 };
   for (let s = 0; s < 50; s++) {
     const y = augmentClip(clip, [], o, createRng(s));
     const at = y.findIndex((v) => v !== 0);
@@ -94,7 +94,7 @@ test('speed perturbation scales a tone\'s frequency by the factor and keeps the 
 
 test('augmentClip draws a speed factor in range, reproducibly', () => {
   const x = tone(16000, 500);
-  const o: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [0, 0], speed: [0.85, 1.15] };
+  const o: AugmentOptions = { maxShift: 0, noiseProbability: 0, snrDb: [0, 0], gainDb: [0, 0], speed: [0.85, 1.15], interference: 0 };
   const seen: number[] = [];
   for (let s = 0; s < 20; s++) {
     const hz = measuredHz(augmentClip(x, [], o, createRng(s)), 6000, 10000);
