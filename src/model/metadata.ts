@@ -24,6 +24,11 @@ export interface TrainingSettings {
   splitBy: 'clip' | 'group';
   seed: number;
   augment: boolean;
+  /**
+   * Share of the noisy training clips that got synthetic interference instead of a background
+   * recording (0 without augmentation; folders written before the field read as 0).
+   */
+  syntheticNoise: number;
   /** Members averaged in the model (1: a single model; older folders have none and read as 1). */
   ensemble: number;
   backend: string;
@@ -116,6 +121,7 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
       splitBy: tr.splitBy === 'group' ? 'group' : 'clip',
       seed: num(tr.seed) ?? 0,
       augment: tr.augment === true,
+      syntheticNoise: num(tr.syntheticNoise) ?? 0,
       ensemble: num(tr.ensemble) ?? 1,
       backend: typeof tr.backend === 'string' ? tr.backend : 'unknown',
     },

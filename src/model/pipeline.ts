@@ -274,7 +274,7 @@ async function resolveDefaults(type: ModelType, arch: ArchName): Promise<ArchDef
   return mod.archDefaults(type, arch);
 }
 
-function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; ensemble: number; backend: string }): TrainingSettings {
+function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; syntheticNoise: number; ensemble: number; backend: string }): TrainingSettings {
   return {
     arch: o.arch,
     epochs: o.epochs,
@@ -284,6 +284,7 @@ function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: numbe
     splitBy: o.splitBy === 'voice' ? 'group' : 'clip',
     seed: o.seed,
     augment: o.augment,
+    syntheticNoise: o.syntheticNoise,
     ensemble: o.ensemble,
     backend: o.backend,
   };
@@ -401,6 +402,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const valY = Int32Array.from(split.val.map((i) => ds.clips[i]?.labelIndex ?? 0));
 
   let augmentationSummary = 'off';
+  let syntheticShare = 0;
   let negativeCount = 0;
   let augmentFeatures: ((epoch: number, seed: number) => Float32Array) | null = null;
   const aopts: AugmentOptions = {
@@ -440,8 +442,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       return x;
     };
     // Without background recordings every noisy clip gets the bank's noise.
-    const share = bank.length === 0 ? 0 : noise.length === 0 ? 1 : aopts.interference;
-    augmentationSummary = `${describeAugmentation({ ...aopts, interference: share }, masks, spec.sampleRate, negativeCount)}, recorded noise from ${source}`;
+    syntheticShare = bank.length === 0 ? 0 : noise.length === 0 ? 1 : aopts.interference;
+    augmentationSummary = `${describeAugmentation({ ...aopts, interference: syntheticShare }, masks, spec.sampleRate, negativeCount)}, recorded noise from ${source}`;
     log(opts.quiet, `augmentation: ${augmentationSummary}`);
   } else log(opts.quiet, 'augmentation: off');
 
@@ -514,7 +516,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (members > 1 && validation) log(opts.quiet, `ensemble of ${members}: val_acc ${(100 * validation.accuracy).toFixed(1)}% (members: ${finalEpochs.map((h) => `${(100 * (h.valAcc ?? 0)).toFixed(1)}%`).join(', ')})`);
   const secondsPerEpoch = history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, history.length);
 
-  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, ensemble: members, backend: backend.name });
+  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, syntheticNoise: syntheticShare, ensemble: members, backend: backend.name });
   const datasetSummary: DatasetSummary = { fingerprint: ds.fingerprint, clipsPerLabel: counts, trainClips: split.train.length, valClips: split.val.length };
   const createdAt = new Date().toISOString();
   const meta: ModelMetadata = {

@@ -126,11 +126,15 @@ test('kws train --reversed-negatives adds backwards speech as _unknown_, --synth
   const report = fs.readFileSync(path.join(dir, 'models', 'rev', 'report.html'), 'utf8');
   assert.match(report, /4 reversed-speech clips per epoch as _unknown_/);
   assert.match(report, /100 % of it synthetic/);
+  const trainedWith = (name: string): number =>
+    (JSON.parse(fs.readFileSync(path.join(dir, 'models', name, 'kws-model.json'), 'utf8')) as { training: { syntheticNoise: number } }).training.syntheticNoise;
+  assert.equal(trainedWith('rev'), 1);
   // The run also covers --val-split 0 (train on every clip, as for the model one ships).
   const off = runKws(['train', '--name', 'plain', '--val-split', '0', '--synthetic-noise', '0', ...common, '--json'], { cwd: dir });
   assert.equal(off.status, 0, off.stderr);
   assert.doesNotMatch(off.stderr, /reversed-speech/);
   assert.doesNotMatch(off.stderr, /synthetic/);
+  assert.equal(trainedWith('plain'), 0);
   const all = JSON.parse(off.stdout) as { trainClips: number; valClips: number; valAccuracy: number | null };
   assert.deepEqual([all.trainClips, all.valClips, all.valAccuracy], [30, 0, null]);
   assert.match(off.stderr, /no validation split/);
