@@ -92,7 +92,7 @@ export function define(program: Command): void {
     .option('--val-split <fraction>', 'share of clips held out for validation (default: 0.2; seed: 0.4)', valSplitArg)
     .option('--split-by <how>', "'clip' (stratified shuffle) or 'voice' (whole speakers held out: manifest.csv voice column, or SPEAKER__name.wav)", 'clip')
     .option('--seed <n>', 'seed for the split, weights, shuffling and augmentation', intArg('--seed', 0, 2 ** 32 - 1), 42)
-    .option('--augment', 'augment training clips: speed, time shift, background noise, gain, and SpecAugment masks where the type uses them (default for --arch default)')
+    .option('--augment', 'augment training clips: speed, time shift, background noise and synthetic interference, gain, and SpecAugment masks where the type uses them (default for --arch default)')
     .option('--no-augment', 'train on the clips as recorded (default for --arch seed)')
     .option('--noise <dir>', 'background noise WAVs for augmentation (default: the training clips of DATA/_background_)')
     .option(
