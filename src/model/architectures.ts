@@ -18,6 +18,7 @@ import type { ArchName, ModelType } from './metadata';
 import { seedSpec, type FeatureKind, type FeatureSpec } from '../features/spec';
 import { melFilterbankDense } from '../features/filters';
 import { registerKwsLayers } from './layers';
+import { registerFusedLayers } from './fused-layers';
 import { defaultAugmentOptions, type AugmentOptions, type MaskOptions } from './augment';
 
 export interface BuildOptions {
@@ -193,6 +194,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
   const named = (name: string): string => `${prefix}${name}`;
   const init = initFactory(tf, seed);
   const L = tf.layers;
+  const BN = registerFusedLayers(tf);
   const stack: Layer[] = [];
   const n = opts.numClasses;
   const softmax = (): Layer => L.dense({ units: n, activation: 'softmax', kernelInitializer: init.kernel(), name: named('probabilities') });
@@ -223,12 +225,12 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       const units = opts.type === 'mfcc' ? 64 : 128;
       stack.push(
         L.conv2d({ filters, kernelSize: [4, 10], padding: 'same', inputShape: opts.inputShape, kernelInitializer: init.kernel() }),
-        L.batchNormalization({}),
+        BN.batchNormalization({}),
         L.activation({ activation: 'relu' }),
         L.maxPooling2d({ poolSize: [2, 2] }),
         L.flatten({}),
         L.dense({ units, kernelInitializer: init.kernel() }),
-        L.batchNormalization({}),
+        BN.batchNormalization({}),
         L.activation({ activation: 'relu' }),
         softmax(),
       );
@@ -262,7 +264,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       // 1e-10, as librosa's amin: the raw input is scaled to about +-0.5, so quiet background
       // clips (-70 dBFS) have band powers near 1e-8 that a larger epsilon would flatten.
       kws.logCompression({ name: named('log'), epsilon: 1e-10 }),
-      L.batchNormalization({ axis: -1, name: named('band_norm') }),
+      BN.batchNormalization({ axis: -1, name: named('band_norm') }),
       // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
       kws.specAugment({
         name: named('spec_augment'),
@@ -303,7 +305,7 @@ function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initi
         kernelInitializer: kernel(),
         ...(first && i === 0 ? { inputShape } : {}),
       }),
-      tf.layers.batchNormalization({}),
+      registerFusedLayers(tf).batchNormalization({}),
       tf.layers.activation({ activation: 'relu' }),
     );
     if (i < 3) stack.push(tf.layers.maxPooling2d({ poolSize: 2 }));

@@ -171,7 +171,7 @@ test('registration replaces exactly the kernels it reports, and can put the stoc
   const stockConv = tf.getKernel('Conv2D', 'wasm').kernelFunc;
   const names = registerTrainingKernels(tf, { replaceConvolutions: true });
   const stockMatMul = tf.getKernel('BatchMatMul', 'wasm').kernelFunc;
-  assert.deepEqual(names.sort(), ['BatchMatMul', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'MaxPoolGrad', 'Sum', 'Tile']);
+  assert.deepEqual(names.sort(), ['BatchMatMul', 'Cast', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', 'Tile']);
   assert.notEqual(tf.getKernel('Conv2D', 'wasm').kernelFunc, stockConv);
   assert.deepEqual(registerTrainingKernels(tf, { replaceConvolutions: false, replaceSlowKernels: false }), ['Conv2DBackpropFilter']);
   assert.equal(tf.getKernel('Conv2D', 'wasm').kernelFunc, stockConv);
@@ -246,4 +246,22 @@ test('two SGD steps of the seed 2-D model give the same weights on wasm (kws ker
   assert.equal(got.length, ref.length);
   ref.forEach((r, i) => assertClose(got[i] as Float32Array, r, `weight ${i}`));
   await initBackend('wasm');
+});
+
+test('Identity and same-dtype Cast share data on wasm, and the data outlives the original tensor', async () => {
+  await initBackend('wasm');
+  registerTrainingKernels(tf);
+  const x = tf.tensor2d([1, 2, 3, 4], [2, 2]);
+  const dataIds = (): number => tf.backend().numDataIds();
+  const before = dataIds();
+  const c = tf.clone(x);
+  const f = tf.cast(x, 'float32');
+  assert.equal(dataIds(), before, 'no new data for a clone or a same-dtype cast');
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3, 4]);
+  assert.deepEqual(Array.from(f.dataSync()), [1, 2, 3, 4]);
+  const i = tf.cast(tf.tensor1d([1.7, -2.2]), 'int32');
+  assert.equal(i.dtype, 'int32');
+  assert.deepEqual(Array.from(i.dataSync()), [1, -2]);
+  tf.dispose([c, f, i]);
 });

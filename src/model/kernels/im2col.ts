@@ -37,15 +37,42 @@ export function patchSize(g: ConvGeometry): number {
 }
 
 /**
+ * A copy of `len` floats from `src` to `dst`. When both are views of one buffer (the WASM heap, where
+ * every tensor lives) it is a memmove (copyWithin) on a view of the whole buffer; otherwise a loop.
+ */
+type RunCopy = (dstIndex: number, srcIndex: number, len: number) => void;
+
+function runCopier(src: Float32Array, dst: Float32Array): RunCopy {
+  if (src.buffer === dst.buffer) {
+    const heap = new Float32Array(src.buffer);
+    // >>> not >>: the heap grows past 2 GiB, where >> would turn an offset negative.
+    const s0 = src.byteOffset >>> 2;
+    const d0 = dst.byteOffset >>> 2;
+    return (d, s, len) => {
+      // Short runs are quicker in a loop than through the call into copyWithin.
+      if (len < 16) for (let i = 0; i < len; i++) heap[d0 + d + i] = heap[s0 + s + i] as number;
+      else heap.copyWithin(d0 + d, s0 + s, s0 + s + len);
+    };
+  }
+  return (d, s, len) => {
+    for (let i = 0; i < len; i++) dst[d + i] = src[s + i] as number;
+  };
+}
+
+/**
  * Fill `cols` (row-major [(b1-b0)*outH*outW, kH*kW*inC]) with the patches of images b0..b1-1:
  * row = output position, column = (kh, kw, ci), the filter's own layout, so that
  * cols . filter[kH*kW*inC, outC] is the convolution output in NHWC order.
+ *
+ * Without dilation along the width, the kW*inC values a patch takes from one input row are
+ * contiguous in NHWC memory, so each is one run copy (a 1-D convolution's whole patch is one run).
  */
 export function im2colRows(x: Float32Array, g: ConvGeometry, b0: number, b1: number, cols: Float32Array): void {
   const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
   const K = kH * kW * inC;
   const rowW = inW * inC;
   const imgSize = inH * rowW;
+  const copy = runCopier(x, cols);
   let r = 0;
   for (let b = b0; b < b1; b++) {
     const xb = b * imgSize;
@@ -62,6 +89,20 @@ export function im2colRows(x: Float32Array, g: ConvGeometry, b0: number, b1: num
             continue;
           }
           const xr = xb + ih * rowW;
+          if (dilW === 1) {
+            // Taps kwLo..kwHi-1 fall inside the row; the rest read padding.
+            const kwLo = Math.max(0, -iw0);
+            const kwHi = Math.min(kW, inW - iw0);
+            if (kwHi <= kwLo) {
+              cols.fill(0, o, o + kW * inC);
+            } else {
+              if (kwLo > 0) cols.fill(0, o, o + kwLo * inC);
+              copy(o + kwLo * inC, xr + (iw0 + kwLo) * inC, (kwHi - kwLo) * inC);
+              if (kwHi < kW) cols.fill(0, o + kwHi * inC, o + kW * inC);
+            }
+            o += kW * inC;
+            continue;
+          }
           for (let kw = 0; kw < kW; kw++) {
             const iw = iw0 + kw * dilW;
             if (iw < 0 || iw >= inW) {

@@ -13,7 +13,7 @@
 import type { KernelConfig, TensorInfo, NamedAttrMap } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
 import { conv2dForwardWasm, wasmConvKernels, type WasmBackendLike } from './wasm_conv';
-import { batchMatMulKernel, tileKernel, maxPoolGradKernel, sumKernel } from './wasm_misc';
+import { batchMatMulKernel, tileKernel, maxPoolGradKernel, sumKernel, identityKernel, castKernel } from './wasm_misc';
 
 export interface TrainingKernelOptions {
   /** Replace the stock forward/backprop-input convolutions too (default true: faster, see docs/backends.md). */
@@ -22,7 +22,7 @@ export interface TrainingKernelOptions {
   replaceSlowKernels?: boolean;
 }
 
-const SLOW_KERNELS = ['BatchMatMul', 'Tile', 'MaxPoolGrad', 'Sum'] as const;
+const SLOW_KERNELS = ['BatchMatMul', 'Tile', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
 
 const stock = new Map<string, KernelConfig>();
 /** Kernel functions kws registered, so they are never mistaken for stock ones. */
@@ -145,6 +145,8 @@ export function registerTrainingKernels(tf: TF, opts: TrainingKernelOptions = {}
     replace(tf, tileKernel(stockKernel(tf, 'Tile')));
     replace(tf, maxPoolGradKernel(tf, stockKernel(tf, 'MaxPoolGrad')));
     replace(tf, sumKernel(tf, stockKernel(tf, 'Sum')));
+    replace(tf, identityKernel(stockKernel(tf, 'Identity')));
+    replace(tf, castKernel(stockKernel(tf, 'Cast')));
     names.push(...SLOW_KERNELS);
   } else {
     for (const name of SLOW_KERNELS) restore(tf, name);

@@ -205,3 +205,44 @@ export function sumKernel(tf: TF, stock: KernelConfig): KernelConfig {
     },
   };
 }
+
+/**
+ * Identity, and Cast to the same dtype, without a copy: the stock WASM kernels copy the whole
+ * tensor, and TensorFlow.js clones every tensor a gradient saves (Engine.saveTensorsForBackwardMode),
+ * which on the notebooks' raw model was about 10 % of a training step. Tensors are immutable, so
+ * sharing the data with a reference count is what the CPU backend does, and what the WASM backend's
+ * own Reshape does.
+ */
+export function identityKernel(stock: KernelConfig): KernelConfig {
+  return {
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: (params) => {
+      const { x } = params.inputs as { x: TensorInfo };
+      if (x.dtype === 'string') return stock.kernelFunc(params);
+      return shareData(params.backend as RefCounted, x);
+    },
+  };
+}
+
+export function castKernel(stock: KernelConfig): KernelConfig {
+  return {
+    kernelName: 'Cast',
+    backendName: 'wasm',
+    kernelFunc: (params) => {
+      const { x } = params.inputs as { x: TensorInfo };
+      const dtype = ((params.attrs ?? {}) as NamedAttrMap & { dtype?: string }).dtype;
+      if (dtype !== x.dtype || x.dtype === 'string') return stock.kernelFunc(params);
+      return shareData(params.backend as RefCounted, x);
+    },
+  };
+}
+
+interface RefCounted {
+  incRef(dataId: object): void;
+}
+
+function shareData(backend: RefCounted, x: TensorInfo): TensorInfo {
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+}

@@ -1,0 +1,242 @@
+/**
+ * Batch normalisation in training as two kernels, one pass over the activation each way.
+ *
+ * tfjs-layers expresses a training-mode BatchNormalization as tf.moments + tf.batchNorm, and their
+ * gradients as a chain of element-wise ops (Mean's gradient allocates a tensor of ones the size of
+ * the activation, then Multiply, Tile, Sum, Sub, RealDiv, ...). Profiled on the notebooks' MFCC model
+ * on WASM that chain was 58 % of a training step (2.75 s of an epoch against 1.15 s without the two
+ * BN layers; docs/backends.md). Here the forward pass computes the per-channel statistics and
+ * the normalised output together, and the backward pass computes dx, dgamma and dbeta together.
+ *
+ * Statistics are over every axis but the last (channels last, the layout of all kws models).
+ * Per-channel sums are accumulated in float64. When several replicas train one model on shares of a
+ * batch (src/model/parallel), setStatisticsReducer() installs a function that sums the per-channel
+ * sums across them, so each replica normalises with the statistics of the whole batch, exactly as
+ * one process would.
+ *
+ * Owner: model core.
+ */
+import type { KernelConfig, TensorInfo, NamedAttrMap, Tensor, GradConfig } from '@tensorflow/tfjs';
+import type { TF } from '../backend';
+
+export const BN_TRAIN = 'KwsBatchNormTrain';
+export const BN_TRAIN_GRAD = 'KwsBatchNormTrainGrad';
+
+/**
+ * Sums `sums` (laid out as the caller chose) element-wise across replicas, in place. The identity
+ * when one process trains alone.
+ */
+export type StatisticsReducer = (sums: Float64Array) => void;
+
+let reducer: StatisticsReducer | null = null;
+
+/** Install (or remove, with null) the cross-replica sum used by both kernels. */
+export function setStatisticsReducer(r: StatisticsReducer | null): void {
+  reducer = r;
+}
+
+/** How a kernel reads inputs and allocates outputs on one backend. */
+interface Memory {
+  read(t: TensorInfo): Float32Array;
+  /** Allocate every output first: on WASM an allocation can move the heap and detach older views. */
+  alloc(shapes: number[][]): { infos: TensorInfo[]; views: () => Float32Array[] };
+}
+
+interface WasmLike {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+interface CpuLike {
+  data: { get(dataId: object): { values?: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+}
+
+function asF32(a: unknown, what: string): Float32Array {
+  if (!(a instanceof Float32Array)) throw new Error(`${BN_TRAIN}: ${what} must be float32`);
+  return a;
+}
+
+function wasmMemory(backend: unknown): Memory {
+  const wb = backend as WasmLike;
+  return {
+    read: (t) => asF32(wb.typedArrayFromHeap(t), 'input'),
+    alloc: (shapes) => {
+      const infos = shapes.map((s) => wb.makeOutput(s, 'float32'));
+      return { infos, views: () => infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) };
+    },
+  };
+}
+
+function cpuMemory(backend: unknown): Memory {
+  const cb = backend as CpuLike;
+  return {
+    read: (t) => asF32(cb.data.get(t.dataId).values, 'input'),
+    alloc: (shapes) => {
+      const arrays = shapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+      const infos = shapes.map((s, i) => cb.makeTensorInfo(s, 'float32', arrays[i] as Float32Array));
+      return { infos, views: () => arrays };
+    },
+  };
+}
+
+function channelsOf(t: TensorInfo): number {
+  const c = t.shape[t.shape.length - 1];
+  if (c === undefined || t.shape.length < 2) throw new Error(`${BN_TRAIN}: needs a channels-last input of rank >= 2, got [${t.shape.join(', ')}]`);
+  return c;
+}
+
+function reduce(sums: Float64Array): void {
+  if (reducer) reducer(sums);
+}
+
+/**
+ * Forward: y = (x - mean) / sqrt(var + eps) * gamma + beta, with the batch's mean and (biased)
+ * variance per channel, which it also outputs for the layer's moving averages.
+ */
+function forward(mem: Memory, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, epsilon: number): TensorInfo[] {
+  const C = channelsOf(x);
+  const { infos, views } = mem.alloc([x.shape.slice(), [C], [C]]);
+  const [y, meanOut, varOut] = views() as [Float32Array, Float32Array, Float32Array];
+  const xv = mem.read(x);
+  const g = mem.read(gamma);
+  const b = mem.read(beta);
+  const n = xv.length;
+  // [sum x (C), sum x^2 (C), count]: one reduction across replicas.
+  const sums = new Float64Array(2 * C + 1);
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      const v = xv[i + c] as number;
+      sums[c] = (sums[c] as number) + v;
+      sums[C + c] = (sums[C + c] as number) + v * v;
+    }
+  }
+  sums[2 * C] = n / C;
+  reduce(sums);
+  const count = sums[2 * C] as number;
+  const scale = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const mean = (sums[c] as number) / count;
+    const variance = Math.max(0, (sums[C + c] as number) / count - mean * mean);
+    meanOut[c] = mean;
+    varOut[c] = variance;
+    scale[c] = (g[c] as number) / Math.sqrt(variance + epsilon);
+  }
+  // (x - mean) first, as tf.batchNorm does: x * scale + (beta - mean * scale) would cancel
+  // catastrophically in float32 for a channel whose mean is large against its spread.
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) y[i + c] = ((xv[i + c] as number) - (meanOut[c] as number)) * (scale[c] as number) + (b[c] as number);
+  }
+  return infos;
+}
+
+/**
+ * Backward, with xhat = (x - mean) * invstd over the whole batch of N positions:
+ *   dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * invstd * (dy - dbeta / N - xhat * dgamma / N).
+ */
+function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo, mean: TensorInfo, variance: TensorInfo, epsilon: number): TensorInfo[] {
+  const C = channelsOf(x);
+  const { infos, views } = mem.alloc([x.shape.slice(), [C], [C]]);
+  const [dx, dgammaOut, dbetaOut] = views() as [Float32Array, Float32Array, Float32Array];
+  const g = mem.read(dy);
+  const xv = mem.read(x);
+  const gam = mem.read(gamma);
+  const mu = mem.read(mean);
+  const vr = mem.read(variance);
+  const n = xv.length;
+  const invstd = new Float64Array(C);
+  for (let c = 0; c < C; c++) invstd[c] = 1 / Math.sqrt((vr[c] as number) + epsilon);
+  // [sum dy (C), sum dy * (x - mean) (C), count]
+  const sums = new Float64Array(2 * C + 1);
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      const d = g[i + c] as number;
+      sums[c] = (sums[c] as number) + d;
+      sums[C + c] = (sums[C + c] as number) + d * ((xv[i + c] as number) - (mu[c] as number));
+    }
+  }
+  sums[2 * C] = n / C;
+  reduce(sums);
+  const count = sums[2 * C] as number;
+  // dx = k1 * dy + k2 * (x - mean) + k3, per channel.
+  const k1 = new Float32Array(C);
+  const k2 = new Float32Array(C);
+  const k3 = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const is = invstd[c] as number;
+    const sumDy = sums[c] as number;
+    const sumDyXc = sums[C + c] as number;
+    dbetaOut[c] = sumDy;
+    dgammaOut[c] = sumDyXc * is;
+    const a = (gam[c] as number) * is;
+    k1[c] = a;
+    k2[c] = (-a * is * is * sumDyXc) / count;
+    k3[c] = (-a * sumDy) / count;
+  }
+  for (let i = 0; i < n; i += C) {
+    for (let c = 0; c < C; c++) {
+      dx[i + c] = (k1[c] as number) * (g[i + c] as number) + (k2[c] as number) * ((xv[i + c] as number) - (mu[c] as number)) + (k3[c] as number);
+    }
+  }
+  return infos;
+}
+
+function epsilonOf(attrs: NamedAttrMap | undefined): number {
+  const e = (attrs as { epsilon?: unknown } | undefined)?.epsilon;
+  return typeof e === 'number' ? e : 1e-3;
+}
+
+function kernelsFor(backendName: 'wasm' | 'cpu', memory: (backend: unknown) => Memory): KernelConfig[] {
+  return [
+    {
+      kernelName: BN_TRAIN,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+        return forward(memory(backend), x, gamma, beta, epsilonOf(attrs));
+      },
+    },
+    {
+      kernelName: BN_TRAIN_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const { dy, x, gamma, mean, variance } = inputs as { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+        return backward(memory(backend), dy, x, gamma, mean, variance, epsilonOf(attrs));
+      },
+    },
+  ];
+}
+
+const gradient: GradConfig = {
+  kernelName: BN_TRAIN,
+  inputsToSave: ['x', 'gamma'],
+  outputsToSave: [false, true, true],
+  // Only the normalised output carries a gradient: the mean and variance outputs feed the moving
+  // averages, which are not trained.
+  gradFunc: (dys: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
+    const dy = Array.isArray(dys) ? (dys[0] as Tensor) : dys;
+    const [x, gamma, mean, variance] = saved as [Tensor, Tensor, Tensor, Tensor];
+    const engine = gradEngine;
+    if (!engine) throw new Error(`${BN_TRAIN_GRAD}: registerBatchNormKernels() has not run`);
+    // One kernel call for all three gradients; the engine asks for each through a thunk.
+    const [dx, dgamma, dbeta] = engine.runKernel(BN_TRAIN_GRAD, { dy, x, gamma, mean, variance }, attrs) as Tensor[];
+    return { x: () => dx as Tensor, gamma: () => dgamma as Tensor, beta: () => dbeta as Tensor };
+  },
+};
+
+let gradEngine: ReturnType<TF['engine']> | null = null;
+
+/** Register both kernels for the WASM and CPU backends, and the forward kernel's gradient (idempotent). */
+export function registerBatchNormKernels(tf: TF): void {
+  gradEngine = tf.engine();
+  for (const k of [...kernelsFor('wasm', wasmMemory), ...kernelsFor('cpu', cpuMemory)]) {
+    if (!tf.getKernelsForBackend(k.backendName).some((r) => r.kernelName === k.kernelName)) tf.registerKernel(k);
+  }
+  if (!tf.getGradient(BN_TRAIN)) tf.registerGradient(gradient);
+}
+
+/** Whether the fused kernels can run on the active backend (not on tfjs-node, which has its own). */
+export function batchNormKernelsAvailable(tf: TF): boolean {
+  const name = tf.getBackend();
+  return (name === 'wasm' || name === 'cpu') && tf.getKernel(BN_TRAIN, name) !== undefined;
+}
