@@ -107,7 +107,7 @@ async function buildBenchModel(type: ModelType, members: number): Promise<string
     featureSpec: spec,
     // Raw models scale by the training set's extremes; the others standardise per feature.
     stats: spec.kind === 'raw' ? { kind: 'minmax', min: -1, max: 1 } : { kind: 'standard', mean: new Array<number>(size).fill(0), std: new Array<number>(size).fill(1) },
-    training: { arch: 'default', epochs: 0, batchSize: 0, learningRate: 0, valSplit: 0, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: members, backend: 'none' },
+    training: { arch: 'default', epochs: 0, batchSize: 0, learningRate: 0, valSplit: 0, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: members, backend: 'none', threads: 1 },
     dataset: { fingerprint: 'untrained', clipsPerLabel: {}, trainClips: 0, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: 'bench',

@@ -26,6 +26,7 @@ interface TrainCliOptions {
   reversedNegatives?: number;
   ensemble: number;
   backend: string;
+  threads?: number;
   json?: boolean;
   modelsDir: string;
   statsDir: string;
@@ -112,6 +113,11 @@ export function define(program: Command): void {
       1,
     )
     .option('--backend <name>', 'auto, tfjs-node, wasm or cpu', 'auto')
+    .option(
+      '--threads <n>',
+      'threads that share every mini-batch on the wasm and cpu backends (default: KWS_THREADS, else one per core; tfjs-node always runs its own)',
+      intArg('--threads', 1, 64),
+    )
     .option('--models-dir <dir>', 'where model folders go', 'models')
     .option('--stats-dir <dir>', 'where normalisation stats go', 'stats')
     .option('--cache-dir <dir>', 'feature cache', 'preproc')
@@ -156,6 +162,7 @@ Examples:
         reversedNegatives: o.reversedNegatives,
         ensemble: o.ensemble,
         backend,
+        threads: o.threads,
         modelsDir: o.modelsDir,
         statsDir: o.statsDir,
         cacheDir: o.cache ? o.cacheDir : null,
@@ -163,7 +170,7 @@ Examples:
         tensorboardDir: o.tensorboard,
       });
       const acc = r.valAccuracy === null ? 'no validation split' : `final validation accuracy ${(100 * r.valAccuracy).toFixed(1)}% (${r.valClips} clips)`;
-      process.stderr.write(`saved model  ${r.modelDir}\nsaved stats  ${r.statsFile}\nreport       ${r.reportFile}\n${acc}; ${r.secondsPerEpoch.toFixed(1)} s per epoch on ${r.backend}\n`);
+      process.stderr.write(`saved model  ${r.modelDir}\nsaved stats  ${r.statsFile}\nreport       ${r.reportFile}\n${acc}; ${r.secondsPerEpoch.toFixed(1)} s per epoch on ${r.backend}${r.threads > 1 ? ` (${r.threads} threads)` : ''}\n`);
       if (o.json) {
         const { history, validation, ...summary } = r;
         process.stdout.write(`${JSON.stringify({ ...summary, history, validation }, null, 2)}\n`);

@@ -18,7 +18,7 @@ import type { ArchName, ModelType } from './metadata';
 import { seedSpec, type FeatureKind, type FeatureSpec } from '../features/spec';
 import { melFilterbankDense } from '../features/filters';
 import { registerKwsLayers } from './layers';
-import { registerFusedLayers } from './fused-layers';
+import { registerTrainingLayers } from './training-layers';
 import { defaultAugmentOptions, type AugmentOptions, type MaskOptions } from './augment';
 
 export interface BuildOptions {
@@ -194,7 +194,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
   const named = (name: string): string => `${prefix}${name}`;
   const init = initFactory(tf, seed);
   const L = tf.layers;
-  const BN = registerFusedLayers(tf);
+  const T = registerTrainingLayers(tf);
   const stack: Layer[] = [];
   const n = opts.numClasses;
   const softmax = (): Layer => L.dense({ units: n, activation: 'softmax', kernelInitializer: init.kernel(), name: named('probabilities') });
@@ -224,13 +224,13 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       const filters = opts.type === 'mfcc' ? 16 : 64;
       const units = opts.type === 'mfcc' ? 64 : 128;
       stack.push(
-        L.conv2d({ filters, kernelSize: [4, 10], padding: 'same', inputShape: opts.inputShape, kernelInitializer: init.kernel() }),
-        BN.batchNormalization({}),
+        T.conv2d({ filters, kernelSize: [4, 10], padding: 'same', inputShape: opts.inputShape, kernelInitializer: init.kernel() }),
+        T.batchNormalization({}),
         L.activation({ activation: 'relu' }),
         L.maxPooling2d({ poolSize: [2, 2] }),
         L.flatten({}),
         L.dense({ units, kernelInitializer: init.kernel() }),
-        BN.batchNormalization({}),
+        T.batchNormalization({}),
         L.activation({ activation: 'relu' }),
         softmax(),
       );
@@ -264,7 +264,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
       // 1e-10, as librosa's amin: the raw input is scaled to about +-0.5, so quiet background
       // clips (-70 dBFS) have band powers near 1e-8 that a larger epsilon would flatten.
       kws.logCompression({ name: named('log'), epsilon: 1e-10 }),
-      BN.batchNormalization({ axis: -1, name: named('band_norm') }),
+      T.batchNormalization({ axis: -1, name: named('band_norm') }),
       // The spectrogram model's SpecAugment, which raw input cannot get outside the network.
       kws.specAugment({
         name: named('spec_augment'),
@@ -297,7 +297,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
 function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initializers']['glorotUniform']>, first: boolean, inputShape: number[]): void {
   DEFAULT_WIDTHS.forEach((filters, i) => {
     stack.push(
-      tf.layers.conv2d({
+      registerTrainingLayers(tf).conv2d({
         filters,
         kernelSize: 3,
         padding: 'same',
@@ -305,7 +305,7 @@ function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initi
         kernelInitializer: kernel(),
         ...(first && i === 0 ? { inputShape } : {}),
       }),
-      registerFusedLayers(tf).batchNormalization({}),
+      registerTrainingLayers(tf).batchNormalization({}),
       tf.layers.activation({ activation: 'relu' }),
     );
     if (i < 3) stack.push(tf.layers.maxPooling2d({ poolSize: 2 }));

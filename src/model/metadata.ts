@@ -32,6 +32,8 @@ export interface TrainingSettings {
   /** Members averaged in the model (1: a single model; older folders have none and read as 1). */
   ensemble: number;
   backend: string;
+  /** Threads that shared every mini-batch (src/model/replicas.ts; older folders read as 1). */
+  threads: number;
 }
 
 export interface DatasetSummary {
@@ -123,6 +125,7 @@ export function parseMetadata(json: unknown, source: string): ModelMetadata {
       augment: tr.augment === true,
       syntheticNoise: num(tr.syntheticNoise) ?? 0,
       ensemble: num(tr.ensemble) ?? 1,
+      threads: num(tr.threads) ?? 1,
       backend: typeof tr.backend === 'string' ? tr.backend : 'unknown',
     },
     dataset: {

@@ -11,6 +11,7 @@
  * Owner: training.
  */
 import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ArchName, DatasetSummary, ModelMetadata, ModelType, TrainingSettings } from './metadata';
 import { featureShape, featureSize, modelInputShape, describeSpec, type FeatureSpec } from '../features/spec';
@@ -24,6 +25,7 @@ import { augmentClip, defaultAugmentOptions, maskFeatures, type AugmentOptions, 
 import { interferenceBank } from './interference';
 import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
 import { trainLoop, type EpochLog } from './train';
+import { defaultTrainingThreads, Replicas } from './replicas';
 import { averageModels, MAX_ENSEMBLE, meanOf, memberPrefix, memberSeed } from './ensemble';
 import { argmaxRows, evaluatePredictions, type Evaluation } from './evaluate';
 import { renderReport } from './report';
@@ -60,6 +62,11 @@ export interface TrainOptions {
   /** Members of an ensemble (default 1: a single model); see src/model/ensemble.ts. */
   ensemble?: number;
   backend: BackendChoice;
+  /**
+   * Threads that share every mini-batch (src/model/replicas.ts); default KWS_THREADS or the
+   * machine's cores. tfjs-node runs its own threads, so it trains on one.
+   */
+  threads?: number;
   modelsDir: string;
   statsDir: string;
   /** Feature cache folder, or null for no cache. */
@@ -85,6 +92,8 @@ export interface TrainResult {
   type: ModelType;
   arch: ArchName;
   backend: string;
+  /** Threads that shared every mini-batch. */
+  threads: number;
   modelDir: string | null;
   statsFile: string | null;
   reportFile: string | null;
@@ -274,7 +283,7 @@ async function resolveDefaults(type: ModelType, arch: ArchName): Promise<ArchDef
   return mod.archDefaults(type, arch);
 }
 
-function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; syntheticNoise: number; ensemble: number; backend: string }): TrainingSettings {
+function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: number; learningRate: number; valSplit: number; splitBy: SplitBy; seed: number; augment: boolean; syntheticNoise: number; ensemble: number; backend: string; threads: number }): TrainingSettings {
   return {
     arch: o.arch,
     epochs: o.epochs,
@@ -287,6 +296,7 @@ function summarizeSettings(o: { arch: ArchName; epochs: number; batchSize: numbe
     syntheticNoise: o.syntheticNoise,
     ensemble: o.ensemble,
     backend: o.backend,
+    threads: o.threads,
   };
 }
 
@@ -458,11 +468,15 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members), trainingMasks: augment });
 
   const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
+  const threads = backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(opts.threads ?? defaultTrainingThreads(os.availableParallelism()), batchSize) : 1;
+  const replicas = threads > 1 ? await Replicas.start(tf, threads, backend.name) : null;
+  log(opts.quiet, `threads: ${threads}${threads > 1 ? ' (each takes a share of every mini-batch)' : ''}`);
   const tTrain = Date.now();
   const batchProgress = process.stderr.isTTY && !opts.quiet ? { p: createProgress('  batch', 1, { quiet: true }) } : null;
   const trained: LayersModel[] = [];
   const memberProbs: Float32Array[] = [];
   const history: EpochLog[] = [];
+  try {
   for (let k = 0; k < members; k++) {
     const seed = memberSeed(opts.seed, k);
     const member = build(seed, k);
@@ -485,6 +499,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
       valFeatures: valX,
       valLabels: valY,
+      replicas,
       onBatch: batchProgress
         ? (done, total) => {
             if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
@@ -506,6 +521,9 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     memberProbs.push(result.valProbs);
     history.push(...result.history.map((h) => (members > 1 ? { ...h, member: k + 1 } : h)));
   }
+  } finally {
+    await replicas?.close();
+  }
   const model = averageModels(tf, trained, `kws_${opts.type}_${opts.arch}_ensemble${members}`);
   const valProbs = meanOf(memberProbs);
   const validation = split.val.length > 0 ? evaluatePredictions(ds.labels, valY, argmaxRows(valProbs, ds.labels.length)) : null;
@@ -516,7 +534,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   if (members > 1 && validation) log(opts.quiet, `ensemble of ${members}: val_acc ${(100 * validation.accuracy).toFixed(1)}% (members: ${finalEpochs.map((h) => `${(100 * (h.valAcc ?? 0)).toFixed(1)}%`).join(', ')})`);
   const secondsPerEpoch = history.reduce((a, h) => a + h.seconds, 0) / Math.max(1, history.length);
 
-  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, syntheticNoise: syntheticShare, ensemble: members, backend: backend.name });
+  const settings = summarizeSettings({ arch: opts.arch, epochs, batchSize, learningRate, valSplit, splitBy, seed: opts.seed, augment, syntheticNoise: syntheticShare, ensemble: members, backend: backend.name, threads });
   const datasetSummary: DatasetSummary = { fingerprint: ds.fingerprint, clipsPerLabel: counts, trainClips: split.train.length, valClips: split.val.length };
   const createdAt = new Date().toISOString();
   const meta: ModelMetadata = {
@@ -539,6 +557,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     type: opts.type,
     arch: opts.arch,
     backend: backend.name,
+    threads,
     modelDir: null,
     statsFile: null,
     reportFile: null,
@@ -583,7 +602,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       augmentation: augmentationSummary,
       'label smoothing': labelSmoothing,
       'batch-norm statistics': recalibrate ? 'recomputed on the un-augmented training clips after the last epoch' : 'moving averages from training',
-      backend: backend.name,
+      backend: threads > 1 ? `${backend.name}, ${threads} threads` : backend.name,
       'seconds per epoch': secondsPerEpoch.toFixed(1),
       'total seconds': ((Date.now() - t0) / 1000).toFixed(0),
       'dataset fingerprint': ds.fingerprint,

@@ -6,15 +6,19 @@
  *
  * Why not model.fit(): fit() shuffles with Math.random (not reproducible) and
  * cannot hand us new augmented features per epoch without re-creating tensors
- * for the whole set at once.
+ * for the whole set at once. Why not trainOnBatch() either: a step's gradients may come from
+ * several threads (replicas.ts), so the loop computes them (gradients.ts) and applies the
+ * optimiser itself.
  *
  * Owner: training.
  */
 import type { TF } from './backend';
 import { createRng, shuffleInPlace } from '../util/rng';
 import { recalibrateBatchNorm } from './batchnorm';
+import { shareGradients, type ShareResult } from './gradients';
+import type { Replicas } from './replicas';
 
-type LayersModel = import('@tensorflow/tfjs').LayersModel;
+import type { LayersModel, Tensor, Variable } from '@tensorflow/tfjs';
 
 export interface EpochLog {
   /** 1-based member of an ensemble (absent for a single model). */
@@ -58,6 +62,11 @@ export interface TrainLoopInput {
   valLabels: Int32Array;
   onEpoch?: (log: EpochLog) => void;
   onBatch?: (done: number, total: number) => void;
+  /**
+   * Worker threads that share every mini-batch with this one (replicas.ts), or none to train on
+   * this thread alone. Their copies of the model are (re)set to `model` before the first step.
+   */
+  replicas?: Replicas | null;
 }
 
 export interface TrainLoopResult {
@@ -82,7 +91,7 @@ export function predictProbs(tf: TF, model: LayersModel, x: Float32Array, count:
     const n = Math.min(batch, count - s);
     const out = tf.tidy(() => {
       const xt = tf.tensor(x.subarray(s * rowSize, (s + n) * rowSize), [n, ...inputShape]);
-      const y = model.predict(xt) as import('@tensorflow/tfjs').Tensor;
+      const y = model.predict(xt) as Tensor;
       return y.dataSync() as Float32Array;
     });
     parts.push(Float32Array.from(out));
@@ -120,6 +129,9 @@ export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult>
   const nVal = input.valLabels.length;
   const optimizer = tf.train.adam(input.learningRate);
   model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const replicas = input.replicas ?? null;
+  if (replicas) await replicas.setModel(model);
+  const variableNames = model.trainableWeights.map((w) => (w.read() as Variable).name);
   // Adam reads its learningRate field on every step; the schedule sets it per batch.
   const setLr = (lr: number): void => {
     (optimizer as unknown as { learningRate: number }).learningRate = lr;
@@ -147,17 +159,22 @@ export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult>
       });
       lr = input.schedule === 'constant' ? input.learningRate : learningRateAt(step, stepsPerEpoch, totalSteps, input.learningRate);
       setLr(lr);
-      const xt = tf.tensor(xb, [idx.length, ...inputShape]);
-      const yt = tf.tidy(() => {
-        const hot = tf.oneHot(tf.tensor1d(yb, 'int32'), numClasses).toFloat();
-        return smoothing > 0 ? hot.mul(1 - smoothing).add(smoothing / numClasses) : hot;
-      });
-      const res = await model.trainOnBatch(xt, yt);
-      xt.dispose();
-      yt.dispose();
-      const [l, a] = Array.isArray(res) ? res : [res, Number.NaN];
-      lossSum += (l as number) * idx.length;
-      accSum += (a as number) * idx.length;
+      let res: ShareResult;
+      if (replicas) {
+        res = await replicas.step(xb, inputShape, yb, numClasses, smoothing);
+      } else {
+        const xt = tf.tensor(xb, [idx.length, ...inputShape]);
+        try {
+          res = shareGradients(tf, model, xt, yb, numClasses, idx.length, smoothing);
+        } finally {
+          xt.dispose();
+        }
+      }
+      optimizer.applyGradients(variableNames.map((name, i) => ({ name, tensor: res.grads[i] as Tensor })));
+      tf.dispose(res.grads);
+      replicas?.markWeightsChanged();
+      lossSum += res.lossSum;
+      accSum += res.correct;
       step++;
       input.onBatch?.(b + 1, stepsPerEpoch);
     }

@@ -76,6 +76,7 @@ test('bad option values are usage errors', () => {
   assertClean(runKws(['train', '--type', 'cnn'], { cwd: dir }), 2, /unknown --type 'cnn'/);
   assertClean(runKws(['train', '-m', '-s'], { cwd: dir }), 2, /conflicting model types: mfcc and spectrogram/);
   assertClean(runKws(['train', '--val-split', '1'], { cwd: dir }), 2, /--val-split/);
+  assertClean(runKws(['train', '--threads', '0'], { cwd: dir }), 2, /--threads must be a whole number from 1 to 64, got "0"/);
   assertClean(runKws(['train', '--name', '../x'], { cwd: dir }), 2, /invalid model name/);
   assertClean(runKws(['predict', 'a.wav'], { cwd: dir }), 2, /--model NAME is required/);
 });

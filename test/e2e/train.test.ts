@@ -55,13 +55,15 @@ function toneProject(prefix: string): { dir: string; data: string; held: string 
 test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }, () => {
   const { dir, data, held } = toneProject('kws-e2e-train-');
   const common = ['--data', data, '--models-dir', path.join(dir, 'models'), '--stats-dir', path.join(dir, 'stats'), '--cache-dir', path.join(dir, 'preproc')];
-  const trainArgs = (name: string, epochs: number): string[] =>
-    ['train', '--type', 'mfcc', '--name', name, '--epochs', String(epochs), '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25', ...common, '--json'];
-  const train = trainArgs('tones', 6);
+  const trainArgs = (name: string, epochs: number, threads = 1): string[] =>
+    ['train', '--type', 'mfcc', '--name', name, '--epochs', String(epochs), '--batch-size', '8', '--learning-rate', '0.01', '--val-split', '0.25', '--threads', String(threads), ...common, '--json'];
+  // Two threads share every mini-batch (src/model/replicas.ts), whatever the machine has.
+  const train = trainArgs('tones', 6, 2);
   const r = runKws(train, { cwd: dir });
   assert.equal(r.status, 0, r.stderr);
-  const summary = JSON.parse(r.stdout) as { name: string; labels: string[]; valAccuracy: number; featureCache: string; modelDir: string; reportFile: string; statsFile: string; history: unknown[] };
+  const summary = JSON.parse(r.stdout) as { name: string; labels: string[]; valAccuracy: number; featureCache: string; modelDir: string; reportFile: string; statsFile: string; history: unknown[]; threads: number };
   assert.deepEqual(summary.labels, LABELS);
+  assert.match(r.stderr, /threads: 2 \(each takes a share of every mini-batch\)/);
   assert.equal(summary.history.length, 6);
   assert.equal(summary.featureCache, 'miss');
   // Progress and the closing lines go to stderr.
@@ -71,9 +73,11 @@ test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }
   assert.match(r.stderr, /final validation accuracy/);
   for (const f of ['kws-model.json', 'model.json', 'weights.bin', 'report.html']) assert.ok(fs.existsSync(path.join(summary.modelDir, f)), f);
   assert.ok(fs.existsSync(summary.statsFile));
-  const meta = JSON.parse(fs.readFileSync(path.join(summary.modelDir, 'kws-model.json'), 'utf8')) as { labels: string[]; training: { epochs: number; seed: number }; dataset: { fingerprint: string } };
+  const meta = JSON.parse(fs.readFileSync(path.join(summary.modelDir, 'kws-model.json'), 'utf8')) as { labels: string[]; training: { epochs: number; seed: number; threads: number }; dataset: { fingerprint: string } };
   assert.deepEqual(meta.labels, LABELS);
   assert.equal(meta.training.epochs, 6);
+  assert.equal(summary.threads, 2);
+  assert.equal(meta.training.threads, 2);
   assert.match(meta.dataset.fingerprint, /^[0-9a-f]{32}$/);
   assert.match(fs.readFileSync(summary.reportFile, 'utf8'), /<svg /);
 
@@ -96,6 +100,7 @@ test('kws train -> predict -> evaluate on generated clips', { timeout: 300_000 }
   const again = runKws(trainArgs('tones2', 1), { cwd: dir });
   assert.equal(again.status, 0, again.stderr);
   assert.equal((JSON.parse(again.stdout) as { featureCache: string }).featureCache, 'hit');
+  assert.equal((JSON.parse(again.stdout) as { threads: number }).threads, 1);
   const touched = path.join(data, 'low', 'low_0.wav');
   fs.utimesSync(touched, new Date(), new Date(Date.now() + 5000));
   const third = runKws(trainArgs('tones3', 1), { cwd: dir });

@@ -69,7 +69,7 @@ test('--model uses the spec and statistics stored with a model', () => {
     labels: ['yes', 'no'],
     featureSpec: spec,
     stats: statsToJson(stats).stats,
-    training: { arch: 'default', epochs: 1, batchSize: 1, learningRate: 0.001, valSplit: 0.2, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'cpu' },
+    training: { arch: 'default', epochs: 1, batchSize: 1, learningRate: 0.001, valSplit: 0.2, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'cpu', threads: 1 },
     dataset: { fingerprint: 'x', clipsPerLabel: { yes: 1, no: 1 }, trainClips: 2, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: '0.0.0',

@@ -40,7 +40,7 @@ before(async () => {
     labels,
     featureSpec: spec,
     stats: { kind: 'standard', mean: Array.from({ length: size }, (_, i) => -200 + 10 * Math.floor(i / 97)), std: Array.from({ length: size }, () => 30) },
-    training: { arch: 'default', epochs: 1, batchSize: 8, learningRate: 0.001, valSplit: 0.2, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'wasm' },
+    training: { arch: 'default', epochs: 1, batchSize: 8, learningRate: 0.001, valSplit: 0.2, splitBy: 'clip', seed: 1, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'wasm', threads: 1 },
     dataset: { fingerprint: 'x', clipsPerLabel: { clap: 1, snap: 1, yes: 1 }, trainClips: 3, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: '0.1.0',

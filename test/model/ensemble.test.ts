@@ -93,7 +93,7 @@ test('an ensemble of raw models outputs the mean of its members, saved on cpu an
     labels: ['a', 'b', 'c'],
     featureSpec: { specVersion: 1, kind: 'raw', sampleRate: 16000, windowSamples: 3200 },
     stats: { kind: 'standard', mean: [0], std: [1] },
-    training: { arch: 'default', epochs: 1, batchSize: 8, learningRate: 0.003, valSplit: 0.2, splitBy: 'clip', seed: 7, augment: true, syntheticNoise: 0.5, ensemble: 3, backend: 'cpu' },
+    training: { arch: 'default', epochs: 1, batchSize: 8, learningRate: 0.003, valSplit: 0.2, splitBy: 'clip', seed: 7, augment: true, syntheticNoise: 0.5, ensemble: 3, backend: 'cpu', threads: 1 },
     dataset: { fingerprint: 'f', clipsPerLabel: { a: 1, b: 1, c: 1 }, trainClips: 3, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: '0.1.0',

@@ -179,7 +179,7 @@ test('registration replaces exactly the kernels it reports, and can put the stoc
   registerTrainingKernels(tf);
 });
 
-test('faster BatchMatMul, Tile, MaxPoolGrad and Sum match the CPU backend', async () => {
+test('faster BatchMatMul, Tile, MaxPoolGrad and Sum (JavaScript and SIMD) match the CPU backend', async () => {
   registerTrainingKernels(tf);
   const run = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {
     await tf.setBackend(backend);
@@ -209,6 +209,15 @@ test('faster BatchMatMul, Tile, MaxPoolGrad and Sum match the CPU backend', asyn
         const g = tf.tensor(randomArray(y.size, 29), y.shape);
         out.push(tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as typeof xx, size, strides, pad), g)))(xx).dataSync() as Float32Array);
       }
+      // Whole vectors of 4 channels take the SIMD kernels (simd.wat), the rest the JavaScript loops.
+      const x8 = tf.tensor4d(randomArray(3 * 9 * 7 * 8, 30), [3, 9, 7, 8]);
+      for (const [size, strides, pad] of [...pools.slice(0, 2), [[3, 3], [2, 2], 'same']] as typeof pools) {
+        const y = tf.maxPool(x8, size, strides, pad);
+        const g = tf.tensor(randomArray(y.size, 32), y.shape);
+        out.push(tf.grad((t) => tf.sum(tf.mul(tf.maxPool(t as typeof x8, size, strides, pad), g)))(x8).dataSync() as Float32Array);
+      }
+      out.push(tf.sum(x8, [0, 1, 2]).dataSync() as Float32Array);
+      out.push(tf.sum(x8, [0]).dataSync() as Float32Array);
       out.push(tf.sum(x, [0, 1, 2]).dataSync() as Float32Array);
       out.push(tf.sum(x, [0, 1], true).dataSync() as Float32Array);
       out.push(tf.sum(x, [1, 2]).dataSync() as Float32Array); // not leading: stock path
@@ -264,4 +273,43 @@ test('Identity and same-dtype Cast share data on wasm, and the data outlives the
   assert.equal(i.dtype, 'int32');
   assert.deepEqual(Array.from(i.dataSync()), [1, -2]);
   tf.dispose([c, f, i]);
+});
+
+test('im2colRows with the SIMD run copier and with plain loops equals a direct patch gather', async () => {
+  await initBackend('wasm');
+  const { im2colRows, patchSize } = await import('../../src/model/kernels/im2col.js');
+  const geometries = [
+    { batch: 2, inH: 5, inW: 9, inC: 3, outH: 5, outW: 9, outC: 1, kH: 3, kW: 4, strideH: 1, strideW: 1, dilH: 1, dilW: 1, padTop: 1, padLeft: 1 },
+    { batch: 2, inH: 1, inW: 40, inC: 2, outH: 1, outW: 16, outC: 1, kH: 1, kW: 9, strideH: 1, strideW: 2, dilH: 1, dilW: 1, padTop: 0, padLeft: 0 },
+    { batch: 1, inH: 6, inW: 7, inC: 8, outH: 3, outW: 4, outC: 1, kH: 3, kW: 3, strideH: 2, strideW: 2, dilH: 1, dilW: 1, padTop: 1, padLeft: 1 },
+    { batch: 1, inH: 4, inW: 8, inC: 1, outH: 4, outW: 8, outC: 1, kH: 2, kW: 3, strideH: 1, strideW: 1, dilH: 1, dilW: 2, padTop: 0, padLeft: 2 },
+  ];
+  for (const g of geometries) {
+    const x = randomArray(g.batch * g.inH * g.inW * g.inC, 40);
+    const K = patchSize(g);
+    const want = new Float32Array(g.batch * g.outH * g.outW * K);
+    let o = 0;
+    for (let b = 0; b < g.batch; b++)
+      for (let oh = 0; oh < g.outH; oh++)
+        for (let ow = 0; ow < g.outW; ow++)
+          for (let kh = 0; kh < g.kH; kh++)
+            for (let kw = 0; kw < g.kW; kw++)
+              for (let c = 0; c < g.inC; c++, o++) {
+                const ih = oh * g.strideH - g.padTop + kh * g.dilH;
+                const iw = ow * g.strideW - g.padLeft + kw * g.dilW;
+                want[o] = ih < 0 || ih >= g.inH || iw < 0 || iw >= g.inW ? 0 : (x[((b * g.inH + ih) * g.inW + iw) * g.inC + c] as number);
+              }
+    const plain = new Float32Array(want.length).fill(Number.NaN);
+    im2colRows(x, g, 0, g.batch, plain);
+    assert.deepEqual(plain, want, 'plain loops');
+    // The run copier as the WASM kernels see it, on one shared buffer.
+    const heap = new Float32Array(x.length + want.length);
+    heap.set(x);
+    const cols = heap.subarray(x.length).fill(Number.NaN);
+    const runs = (d: number, s: number, count: number, len: number, dstStep: number, srcStep: number): void => {
+      for (let i = 0; i < count; i++) cols.set(heap.subarray(s + i * srcStep, s + i * srcStep + len), d + i * dstStep);
+    };
+    im2colRows(heap.subarray(0, x.length), g, 0, g.batch, cols, runs);
+    assert.deepEqual(cols, want, 'run copier');
+  }
 });

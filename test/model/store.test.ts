@@ -33,7 +33,7 @@ function makeMeta(name: string, labels: string[]): ModelMetadata {
     labels,
     featureSpec: spec,
     stats: { kind: 'standard', mean: Array.from({ length: n }, (_, i) => (i % 7) - 3), std: Array.from({ length: n }, (_, i) => 1 + (i % 3)) },
-    training: { arch: 'seed', epochs: 8, batchSize: 100, learningRate: 0.001, valSplit: 0.4, splitBy: 'clip', seed: 42, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'cpu' },
+    training: { arch: 'seed', epochs: 8, batchSize: 100, learningRate: 0.001, valSplit: 0.4, splitBy: 'clip', seed: 42, augment: false, syntheticNoise: 0, ensemble: 1, backend: 'cpu', threads: 1 },
     dataset: { fingerprint: 'abc123', clipsPerLabel: Object.fromEntries(labels.map((l, i) => [l, 10 + i])), trainClips: 30, valClips: 20 },
     metrics: { valAccuracy: 0.75, trainAccuracy: null },
     kwsVersion: '0.1.0',

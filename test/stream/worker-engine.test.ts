@@ -56,7 +56,7 @@ test('a raw model with kws\'s own layers (the default raw front end) runs in the
     labels,
     featureSpec: { specVersion: 1, kind: 'raw', sampleRate: 16000, windowSamples: 3200 },
     stats: { kind: 'minmax', min: -0.5, max: 0.5 },
-    training: { arch: 'default', epochs: 1, batchSize: 32, learningRate: 0.003, valSplit: 0.2, splitBy: 'group', seed: 5, augment: true, syntheticNoise: 0.5, ensemble: 1, backend: 'wasm' },
+    training: { arch: 'default', epochs: 1, batchSize: 32, learningRate: 0.003, valSplit: 0.2, splitBy: 'group', seed: 5, augment: true, syntheticNoise: 0.5, ensemble: 1, backend: 'wasm', threads: 1 },
     dataset: { fingerprint: 'f', clipsPerLabel: { a: 1, b: 1, c: 1 }, trainClips: 3, valClips: 0 },
     metrics: { valAccuracy: null, trainAccuracy: null },
     kwsVersion: '0.1.0',

@@ -18,6 +18,7 @@
  */
 import type { KernelConfig, TensorInfo, NamedAttrMap, Tensor, GradConfig } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
+import { simdKernels, type SimdKernels } from './simd';
 
 export const BN_TRAIN = 'KwsBatchNormTrain';
 export const BN_TRAIN_GRAD = 'KwsBatchNormTrainGrad';
@@ -133,6 +134,8 @@ function forward(mem: Memory, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo
 /**
  * Backward, with xhat = (x - mean) * invstd over the whole batch of N positions:
  *   dbeta = sum dy, dgamma = sum dy * xhat, dx = gamma * invstd * (dy - dbeta / N - xhat * dgamma / N).
+ * dx needs the sums over the whole batch; dgamma and dbeta are this thread's part of them, because
+ * the threads' parameter gradients are added up after the step.
  */
 function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo, mean: TensorInfo, variance: TensorInfo, epsilon: number): TensorInfo[] {
   const C = channelsOf(x);
@@ -156,6 +159,7 @@ function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo,
     }
   }
   sums[2 * C] = n / C;
+  const local = sums.slice();
   reduce(sums);
   const count = sums[2 * C] as number;
   // dx = k1 * dy + k2 * (x - mean) + k3, per channel.
@@ -166,8 +170,9 @@ function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo,
     const is = invstd[c] as number;
     const sumDy = sums[c] as number;
     const sumDyXc = sums[C + c] as number;
-    dbetaOut[c] = sumDy;
-    dgammaOut[c] = sumDyXc * is;
+    // This thread's share: the threads' gradients are added up afterwards (replicas.ts).
+    dbetaOut[c] = local[c] as number;
+    dgammaOut[c] = (local[C + c] as number) * is;
     const a = (gam[c] as number) * is;
     k1[c] = a;
     k2[c] = (-a * is * is * sumDyXc) / count;
@@ -186,13 +191,101 @@ function epsilonOf(attrs: NamedAttrMap | undefined): number {
   return typeof e === 'number' ? e : 1e-3;
 }
 
+/**
+ * The same two passes with the SIMD kernels of simd.wat, in the backend's memory. Per-channel
+ * vectors go through a scratch block there: [sums: f64 x (2C + 1)][four f32 x C vectors].
+ */
+function withScratch<T>(simd: SimdKernels, C: number, body: (sumsPtr: number, vecPtr: (k: number) => number, sums: () => Float64Array, vec: (k: number) => Float32Array) => T): T {
+  const sumsBytes = (2 * C + 1) * 8;
+  const base = simd.malloc(sumsBytes + 4 * C * 4);
+  try {
+    const vecPtr = (k: number): number => base + sumsBytes + k * C * 4;
+    return body(
+      base,
+      vecPtr,
+      () => new Float64Array(simd.memory.buffer, base, 2 * C + 1),
+      (k) => new Float32Array(simd.memory.buffer, vecPtr(k), C),
+    );
+  } finally {
+    simd.free(base);
+  }
+}
+
+function pointer(backend: WasmLike, t: TensorInfo): number {
+  return backend.typedArrayFromHeap(t).byteOffset;
+}
+
+function forwardSimd(simd: SimdKernels, wb: WasmLike, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, epsilon: number): TensorInfo[] {
+  const C = channelsOf(x);
+  const rows = x.shape.reduce((a, b) => a * b, 1) / C;
+  const infos = [wb.makeOutput(x.shape.slice(), 'float32'), wb.makeOutput([C], 'float32'), wb.makeOutput([C], 'float32')];
+  return withScratch(simd, C, (sumsPtr, vecPtr, sumsView, vec) => {
+    sumsView().fill(0);
+    simd.bnStats(pointer(wb, x), rows, C, sumsPtr);
+    const sums = sumsView().slice();
+    sums[2 * C] = rows;
+    reduce(sums);
+    const count = sums[2 * C] as number;
+    const [, meanOut, varOut] = infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) as [Float32Array, Float32Array, Float32Array];
+    const g = asF32(wb.typedArrayFromHeap(gamma), 'gamma');
+    const mean = vec(0);
+    const scale = vec(1);
+    for (let c = 0; c < C; c++) {
+      const m = (sums[c] as number) / count;
+      const v = Math.max(0, (sums[C + c] as number) / count - m * m);
+      mean[c] = m;
+      meanOut[c] = m;
+      varOut[c] = v;
+      scale[c] = (g[c] as number) / Math.sqrt(v + epsilon);
+    }
+    simd.bnNormalize(pointer(wb, x), pointer(wb, infos[0] as TensorInfo), rows, C, vecPtr(0), vecPtr(1), pointer(wb, beta));
+    return infos;
+  });
+}
+
+function backwardSimd(simd: SimdKernels, wb: WasmLike, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo, mean: TensorInfo, variance: TensorInfo, epsilon: number): TensorInfo[] {
+  const C = channelsOf(x);
+  const rows = x.shape.reduce((a, b) => a * b, 1) / C;
+  const infos = [wb.makeOutput(x.shape.slice(), 'float32'), wb.makeOutput([C], 'float32'), wb.makeOutput([C], 'float32')];
+  return withScratch(simd, C, (sumsPtr, vecPtr, sumsView, vec) => {
+    sumsView().fill(0);
+    simd.bnGradSums(pointer(wb, dy), pointer(wb, x), pointer(wb, mean), rows, C, sumsPtr);
+    const sums = sumsView().slice();
+    sums[2 * C] = rows;
+    const local = sums.slice();
+    reduce(sums);
+    const count = sums[2 * C] as number;
+    const [, dgammaOut, dbetaOut] = infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) as [Float32Array, Float32Array, Float32Array];
+    const gam = asF32(wb.typedArrayFromHeap(gamma), 'gamma');
+    const vr = asF32(wb.typedArrayFromHeap(variance), 'variance');
+    const [k1, k2, k3] = [vec(0), vec(1), vec(2)];
+    for (let c = 0; c < C; c++) {
+      const is = 1 / Math.sqrt((vr[c] as number) + epsilon);
+      const sumDy = sums[c] as number;
+      const sumDyXc = sums[C + c] as number;
+      dbetaOut[c] = local[c] as number;
+      dgammaOut[c] = (local[C + c] as number) * is;
+      const a = (gam[c] as number) * is;
+      k1[c] = a;
+      k2[c] = (-a * is * is * sumDyXc) / count;
+      k3[c] = (-a * sumDy) / count;
+    }
+    simd.bnGradDx(pointer(wb, dy), pointer(wb, x), pointer(wb, infos[0] as TensorInfo), rows, C, pointer(wb, mean), vecPtr(0), vecPtr(1), vecPtr(2));
+    return infos;
+  });
+}
+
 function kernelsFor(backendName: 'wasm' | 'cpu', memory: (backend: unknown) => Memory): KernelConfig[] {
+  // The SIMD kernels need whole vectors of 4 channels; the JavaScript loops take any count.
+  const simdFor = (backend: unknown, x: TensorInfo): SimdKernels | null => (backendName === 'wasm' && channelsOf(x) % 4 === 0 ? simdKernels(backend) : null);
   return [
     {
       kernelName: BN_TRAIN,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+        const simd = simdFor(backend, x);
+        if (simd) return forwardSimd(simd, backend as WasmLike, x, gamma, beta, epsilonOf(attrs));
         return forward(memory(backend), x, gamma, beta, epsilonOf(attrs));
       },
     },
@@ -201,6 +294,8 @@ function kernelsFor(backendName: 'wasm' | 'cpu', memory: (backend: unknown) => M
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) => {
         const { dy, x, gamma, mean, variance } = inputs as { dy: TensorInfo; x: TensorInfo; gamma: TensorInfo; mean: TensorInfo; variance: TensorInfo };
+        const simd = simdFor(backend, x);
+        if (simd) return backwardSimd(simd, backend as WasmLike, dy, x, gamma, mean, variance, epsilonOf(attrs));
         return backward(memory(backend), dy, x, gamma, mean, variance, epsilonOf(attrs));
       },
     },

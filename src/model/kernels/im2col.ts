@@ -60,56 +60,74 @@ function runCopier(src: Float32Array, dst: Float32Array): RunCopy {
 }
 
 /**
+ * Copies `count` runs of `len` floats: run i from src[srcIndex + i * srcStep] to
+ * dst[dstIndex + i * dstStep]. The WASM backend passes its SIMD kernel (simd.wat), which does a
+ * whole row of patches in one call.
+ */
+export type RunsCopy = (dstIndex: number, srcIndex: number, count: number, len: number, dstStep: number, srcStep: number) => void;
+
+/**
  * Fill `cols` (row-major [(b1-b0)*outH*outW, kH*kW*inC]) with the patches of images b0..b1-1:
  * row = output position, column = (kh, kw, ci), the filter's own layout, so that
  * cols . filter[kH*kW*inC, outC] is the convolution output in NHWC order.
  *
  * Without dilation along the width, the kW*inC values a patch takes from one input row are
- * contiguous in NHWC memory, so each is one run copy (a 1-D convolution's whole patch is one run).
+ * contiguous in NHWC memory, so each is one run copy (a 1-D convolution's whole patch is one run),
+ * and the patches of one output row that stay clear of the padding are evenly spaced runs.
  */
-export function im2colRows(x: Float32Array, g: ConvGeometry, b0: number, b1: number, cols: Float32Array): void {
+export function im2colRows(x: Float32Array, g: ConvGeometry, b0: number, b1: number, cols: Float32Array, runs?: RunsCopy): void {
   const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
   const K = kH * kW * inC;
+  const span = kW * inC;
   const rowW = inW * inC;
   const imgSize = inH * rowW;
   const copy = runCopier(x, cols);
-  let r = 0;
+  // Output columns whose every tap lies inside the input row (none with dilation: they go tap by tap).
+  const owIn0 = dilW === 1 ? Math.min(outW, Math.max(0, Math.ceil(padLeft / strideW))) : outW;
+  const owIn1 = dilW === 1 ? Math.max(owIn0, Math.min(outW, Math.floor((inW - kW + padLeft) / strideW) + 1)) : outW;
+  let r0 = 0;
   for (let b = b0; b < b1; b++) {
     const xb = b * imgSize;
-    for (let oh = 0; oh < outH; oh++) {
-      const ih0 = oh * strideH - padTop;
-      for (let ow = 0; ow < outW; ow++, r++) {
-        const iw0 = ow * strideW - padLeft;
-        let o = r * K;
-        for (let kh = 0; kh < kH; kh++) {
-          const ih = ih0 + kh * dilH;
-          if (ih < 0 || ih >= inH) {
-            cols.fill(0, o, o + kW * inC);
-            o += kW * inC;
+    for (let oh = 0; oh < outH; oh++, r0 += outW) {
+      for (let kh = 0; kh < kH; kh++) {
+        const ih = oh * strideH - padTop + kh * dilH;
+        const col = kh * span;
+        if (ih < 0 || ih >= inH) {
+          for (let ow = 0; ow < outW; ow++) cols.fill(0, (r0 + ow) * K + col, (r0 + ow) * K + col + span);
+          continue;
+        }
+        const xr = xb + ih * rowW;
+        for (let ow = 0; ow < outW; ow++) {
+          if (ow === owIn0 && owIn1 > owIn0) {
+            const first = xr + (owIn0 * strideW - padLeft) * inC;
+            if (runs) runs((r0 + owIn0) * K + col, first, owIn1 - owIn0, span, K, strideW * inC);
+            else for (let k = 0; k < owIn1 - owIn0; k++) copy((r0 + owIn0 + k) * K + col, first + k * strideW * inC, span);
+            ow = owIn1 - 1;
             continue;
           }
-          const xr = xb + ih * rowW;
+          const o = (r0 + ow) * K + col;
+          const iw0 = ow * strideW - padLeft;
           if (dilW === 1) {
             // Taps kwLo..kwHi-1 fall inside the row; the rest read padding.
             const kwLo = Math.max(0, -iw0);
             const kwHi = Math.min(kW, inW - iw0);
             if (kwHi <= kwLo) {
-              cols.fill(0, o, o + kW * inC);
+              cols.fill(0, o, o + span);
             } else {
               if (kwLo > 0) cols.fill(0, o, o + kwLo * inC);
               copy(o + kwLo * inC, xr + (iw0 + kwLo) * inC, (kwHi - kwLo) * inC);
-              if (kwHi < kW) cols.fill(0, o + kwHi * inC, o + kW * inC);
+              if (kwHi < kW) cols.fill(0, o + kwHi * inC, o + span);
             }
-            o += kW * inC;
             continue;
           }
+          let p = o;
           for (let kw = 0; kw < kW; kw++) {
             const iw = iw0 + kw * dilW;
             if (iw < 0 || iw >= inW) {
-              for (let c = 0; c < inC; c++) cols[o++] = 0;
+              for (let c = 0; c < inC; c++) cols[p++] = 0;
             } else {
               const xi = xr + iw * inC;
-              for (let c = 0; c < inC; c++) cols[o++] = x[xi + c] as number;
+              for (let c = 0; c < inC; c++) cols[p++] = x[xi + c] as number;
             }
           }
         }

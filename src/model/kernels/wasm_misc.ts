@@ -15,6 +15,7 @@
 import type { KernelConfig, TensorInfo, NamedAttrMap, NamedTensorInfoMap } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
 import type { WasmBackendLike } from './wasm_conv';
+import { simdKernels } from './simd';
 
 function f32(backend: WasmBackendLike, t: TensorInfo): Float32Array {
   const a = backend.typedArrayFromHeap(t);
@@ -129,6 +130,11 @@ export function maxPoolGradKernel(tf: TF, stock: KernelConfig): KernelConfig {
       const { batchSize, inHeight, inWidth, inChannels: C, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth } = info;
       const padTop = info.padInfo.top;
       const padLeft = info.padInfo.left;
+      const simd = C % 4 === 0 ? simdKernels(backend) : null;
+      if (simd) {
+        simd.maxPoolGrad(x.byteOffset, g.byteOffset, dx.byteOffset, batchSize, inHeight, inWidth, C, outHeight, outWidth, strideHeight, strideWidth, filterHeight, filterWidth, padTop, padLeft);
+        return out;
+      }
       // Channels innermost: scan each window once for all channels, keeping per-channel maxima.
       const bestV = new Float32Array(C);
       const bestI = new Int32Array(C);
@@ -192,14 +198,26 @@ export function sumKernel(tf: TF, stock: KernelConfig): KernelConfig {
       const inner = keptShape.reduce((p, q) => p * q, 1);
       // A plain loop, not ones . x on the GEMM: the WASM matmul caches packed weights by tensor id,
       // so viewing one tensor with two different [outer, inner] splits would reuse stale packing.
+      const outShape = at.keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : keptShape;
+      const out = wb.makeOutput(outShape, 'float32');
+      const simd = inner % 4 === 0 ? simdKernels(backend) : null;
+      if (simd) {
+        const sums = simd.malloc(inner * 8);
+        try {
+          new Float64Array(simd.memory.buffer, sums, inner).fill(0);
+          simd.sumRows(f32(wb, x).byteOffset, outer, inner, sums);
+          f32(wb, out).set(new Float64Array(simd.memory.buffer, sums, inner));
+        } finally {
+          simd.free(sums);
+        }
+        return out;
+      }
       const acc = new Float64Array(inner);
       const src = f32(wb, x);
       for (let o = 0; o < outer; o++) {
         const base = o * inner;
         for (let j = 0; j < inner; j++) acc[j] = (acc[j] as number) + (src[base + j] as number);
       }
-      const outShape = at.keepDims ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : keptShape;
-      const out = wb.makeOutput(outShape, 'float32');
       f32(wb, out).set(acc);
       return out;
     },

@@ -1,5 +1,5 @@
 /**
- * kws's BatchNormalization (src/model/fused-layers.ts, kernels in src/model/kernels/batchnorm.ts)
+ * kws's BatchNormalization (src/model/training-layers.ts, kernels in src/model/kernels/batchnorm.ts)
  * against the stock tfjs-layers class: the same training-mode output, the same gradients with
  * respect to the input, gamma and beta, and the same moving averages afterwards, on the CPU and
  * WASM backends; a model that uses it saves as a standard BatchNormalization layer.
@@ -7,7 +7,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, type TF } from '../../src/model/backend';
-import { registerFusedLayers } from '../../src/model/fused-layers';
+import { registerTrainingLayers } from '../../src/model/training-layers';
 import { createRng } from '../../src/util/rng';
 import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 
@@ -79,11 +79,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
     [[4, 5, 6, 3], 0],
     [[3, 7, 2], 40], // rank 3, and a mean far from 0 against its spread
     [[16, 8], -2],
+    [[2, 9, 5, 16], 7], // whole vectors of 4 channels: the SIMD kernels on wasm
   ] as const) {
     test(`BatchNormalization in training matches the stock layer on ${backend}, input [${shape.join(', ')}] around ${offset}`, async () => {
       await initBackend(backend);
       await tf.setBackend(backend);
-      const ours = registerFusedLayers(tf).batchNormalization({ momentum: 0.9 });
+      const ours = registerTrainingLayers(tf).batchNormalization({ momentum: 0.9 });
       const stock = tf.layers.batchNormalization({ momentum: 0.9 });
       assert.notEqual(ours.constructor, stock.constructor, 'the test must compare two different classes');
       const a = trainStep(ours, shape.slice(), 11, offset);
@@ -99,7 +100,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
 
 test('a model with kws BatchNormalization saves as a standard Keras BatchNormalization layer and predicts the same after loading', async () => {
   await initBackend('wasm');
-  const BN = registerFusedLayers(tf);
+  const BN = registerTrainingLayers(tf);
   const model = tf.sequential({ layers: [tf.layers.dense({ units: 4, inputShape: [3] }), BN.batchNormalization({}), tf.layers.dense({ units: 2 })] });
   const x = tf.tensor2d(randomArray(15, 5), [5, 3]);
   model.apply(x, { training: true });
