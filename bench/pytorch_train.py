@@ -5,9 +5,15 @@ Trains the notebooks' three models (--arch seed in kws) with the same shapes, ba
 optimiser as kws does, and prints seconds per epoch. Run with Debian's python3-torch:
 
     /usr/bin/python3 bench/pytorch_train.py --threads 2 --json
+    /usr/bin/python3 bench/pytorch_train.py --models mfcc --data DIR --epochs 8 --json
 
-The data are random tensors of the models' input shapes (speed does not depend on the values);
---clips sets how many training clips one epoch holds (1,080 = 60 % of the 1,800-clip dataset).
+With --data, it trains on the features kws computed for the same clips (DIR/train_x.npy,
+train_y.npy, val_x.npy, val_y.npy, written by bench/train.ts; channels last as kws stores them)
+and reports the validation accuracy after every epoch. Without it, the data are random tensors of
+the models' input shapes (speed does not depend on the values); --clips sets how many training
+clips one epoch holds (1,080 = 60 % of the 1,800-clip dataset). An epoch is timed from its shuffle
+to the end of its validation pass, as kws times its epochs; the first epoch is a warm-up and is
+not in the median.
 """
 import argparse
 import json
@@ -72,17 +78,37 @@ def build(name, classes):
     raise SystemExit(f'unknown model {name}')
 
 
-def bench(name, clips, batch, epochs, classes, seed):
+def load_features(data_dir, shape):
+    """kws's features (channels last) as PyTorch tensors (channels first)."""
+    import numpy as np
+    def x_of(name):
+        a = torch.from_numpy(np.load(f'{data_dir}/{name}.npy').astype('float32'))
+        a = a.reshape((a.shape[0],) + tuple(a.shape[1:]))
+        if len(shape) == 3:  # [n, rows, frames, 1] -> [n, 1, rows, frames]
+            return a.reshape(a.shape[0], shape[1], shape[2], 1).permute(0, 3, 1, 2).contiguous()
+        return a.reshape(a.shape[0], 1, shape[1])  # [n, samples, 1] -> [n, 1, samples]
+    def y_of(name):
+        return torch.from_numpy(np.load(f'{data_dir}/{name}.npy').astype('int64'))
+    return x_of('train_x'), y_of('train_y'), x_of('val_x'), y_of('val_y')
+
+
+def bench(name, clips, batch, epochs, classes, seed, data_dir=None):
     torch.manual_seed(seed)
     model, shape = build(name, classes)
-    x = torch.randn((clips,) + shape)
-    y = torch.randint(0, classes, (clips,))
+    if data_dir:
+        x, y, vx, vy = load_features(data_dir, shape)
+        clips = x.shape[0]
+    else:
+        x = torch.randn((clips,) + shape)
+        y = torch.randint(0, classes, (clips,))
+        vx, vy = None, None
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
-    model.train()
     times = []
-    for epoch in range(epochs + 1):  # epoch 0 warms up allocators and kernels
+    accs = []
+    for epoch in range(epochs + (0 if data_dir else 1)):
         t0 = time.perf_counter()
+        model.train()
         perm = torch.randperm(clips)
         for i in range(0, clips, batch):
             idx = perm[i:i + batch]
@@ -90,15 +116,23 @@ def bench(name, clips, batch, epochs, classes, seed):
             loss = loss_fn(model(x[idx]), y[idx])
             loss.backward()
             opt.step()
-        dt = time.perf_counter() - t0
-        if epoch > 0:
-            times.append(dt)
-    return {
+        if vx is not None:
+            model.eval()
+            with torch.no_grad():
+                pred = torch.cat([model(vx[i:i + 128]).argmax(1) for i in range(0, vx.shape[0], 128)])
+            accs.append(float((pred == vy).float().mean()))
+        times.append(time.perf_counter() - t0)
+    timed = times[1:] if len(times) > 1 else times  # the first epoch warms up allocators and kernels
+    out = {
         'model': name,
-        'secondsPerEpoch': statistics.median(times),
+        'secondsPerEpoch': statistics.median(timed),
         'epochTimes': times,
         'params': sum(p.numel() for p in model.parameters()),
     }
+    if accs:
+        out['valAccuracy'] = accs[-1]
+        out['valAccuracies'] = accs
+    return out
 
 
 def main():
@@ -106,7 +140,8 @@ def main():
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--clips', type=int, default=1080)
     ap.add_argument('--batch', type=int, default=100)
-    ap.add_argument('--epochs', type=int, default=3, help='timed epochs per model (after one warm-up epoch)')
+    ap.add_argument('--epochs', type=int, default=3, help='epochs per model: with --data all of them, the first one a warm-up; without, timed epochs after one more warm-up epoch')
+    ap.add_argument('--data', default=None, help='a folder of kws features (train_x.npy, train_y.npy, val_x.npy, val_y.npy) to train on instead of random tensors')
     ap.add_argument('--classes', type=int, default=6)
     ap.add_argument('--models', default='mfcc,spectrogram,raw')
     ap.add_argument('--seed', type=int, default=42)
@@ -115,10 +150,11 @@ def main():
     torch.set_num_threads(args.threads)
     results = []
     for name in args.models.split(','):
-        r = bench(name, args.clips, args.batch, args.epochs, args.classes, args.seed)
+        r = bench(name, args.clips, args.batch, args.epochs, args.classes, args.seed, args.data)
         results.append(r)
         if not args.json:
-            print(f"{name:12s} {r['secondsPerEpoch']:.3f} s/epoch  ({r['params']} params)", flush=True)
+            acc = f", val acc {100 * r['valAccuracy']:.1f} %" if 'valAccuracy' in r else ''
+            print(f"{name:12s} {r['secondsPerEpoch']:.3f} s/epoch  ({r['params']} params){acc}", flush=True)
         else:
             print(f"pytorch {name}: {r['secondsPerEpoch']:.3f} s/epoch", file=sys.stderr, flush=True)
     if args.json:

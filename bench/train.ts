@@ -1,26 +1,21 @@
 /**
- * Training-speed benchmark: seconds per epoch for the notebooks' three models (--arch seed) on each
- * TensorFlow.js backend kws can use, next to PyTorch (bench/pytorch_train.py, 2 threads) training
- * the same architecture on the same number of clips with the same batch size and optimiser.
+ * Training-speed benchmark: the notebooks' three models (--arch seed) trained by kws on the shared
+ * keyword set, next to PyTorch (bench/pytorch_train.py, 2 threads) training the same architecture
+ * on exactly the same features, split and batch size, with the same optimiser.
  *
- *   node dist/bench/train.js [--json] [--quick] [--models mfcc,raw] [--epochs N] [--backends LIST] [--no-pytorch]
+ *   node dist/bench/train.js [--json] [--quick] [--models mfcc,raw] [--epochs N] [--threads 1,2] [--data DIR] [--no-pytorch]
  *   node dist/bench/train.js --inference [--json]
+ *
+ * kws runs its real training pipeline (runTraining, nothing written): the notebooks' 60/40 split
+ * with seed 42 (1,080 training clips), batch 100, Adam 0.001, the notebooks' epochs (8, 12, 17;
+ * --quick: 3). Each epoch is timed from its shuffle to the end of its validation pass, in both
+ * frameworks; the first epoch warms up and is left out of the median. The summary gives seconds per
+ * epoch, the ratio to PyTorch and both validation accuracies. It also checks that the stock WASM
+ * backend cannot train these models (no Conv2DBackpropFilter kernel).
  *
  * --inference instead times prediction (ms per window, batch 64, WASM) of each --arch default model
  * and of the mfcc default before the 20 ms hop (20x97 input, 16-32-64-64 filters), all in one
  * process and interleaved, since the server's capacity is set by the mfcc model's cost per window.
- *
- * Backends measured:
- *   wasm-stock    @tensorflow/tfjs-backend-wasm as shipped (expected to fail: no Conv2DBackpropFilter)
- *   wasm-kws      WASM + kws's Conv2DBackpropFilter only (stock XNNPACK forward convolutions)
- *   wasm-im2col   WASM + kws's im2col convolutions for forward, input and filter gradients
- *   cpu           the pure-JS CPU backend; a few batches timed and scaled to an epoch (a full
- *                 epoch of the spectrogram model takes many minutes)
- *
- * Inputs are random tensors of each model's input shape: speed does not depend on the values, and
- * this keeps the benchmark independent of feature extraction. The timing of a model and its PyTorch
- * counterpart run back to back, because this machine's load varies from minute to minute; compare
- * the ratios, not absolute numbers from different runs.
  *
  * Owner: model core.
  */
@@ -32,6 +27,9 @@ import { initBackend, type TF } from '../src/model/backend';
 import { buildModel, archDefaults, compileModel } from '../src/model/architectures';
 import { registerTrainingKernels } from '../src/model/kernels';
 import { modelInputShape } from '../src/features/spec';
+import { encodeNpy } from '../src/features/npy';
+import { runTraining } from '../src/model/pipeline';
+import { defaultTrainingThreads } from '../src/model/replicas';
 import type { ModelType } from '../src/model/metadata';
 import { errorMessage } from '../src/util/errors';
 
@@ -40,41 +38,41 @@ export interface TrainBenchOptions {
   quick?: boolean;
   models?: ModelType[];
   pytorch?: boolean;
-  /** Training clips per epoch (default 1,080: 60 % of the 1,800-clip dataset, like the reference). */
-  clips?: number;
-  /** Timed epochs per measurement (default 3, quick 1). */
+  /** Epochs per model (default: the notebooks', quick 3). */
   epochs?: number;
-  /** Which TensorFlow.js variants to time (default all; quick skips the very slow cpu). */
-  backends?: string[];
+  /** Thread counts to time kws with (default: the default count only). */
+  threads?: number[];
+  /** The keyword set (default ../shared/datasets/keywords-train next to the project). */
+  data?: string;
 }
 
-export interface BackendTiming {
-  backend: string;
-  ok: boolean;
-  error?: string;
-  /** Median wall-clock seconds per epoch. */
-  secondsPerEpoch?: number;
-  /** Median process CPU seconds per epoch (less sensitive to other load on the machine). */
-  cpuSecondsPerEpoch?: number;
-  /** True when a few batches were timed and scaled to a whole epoch. */
-  extrapolated?: boolean;
+export interface KwsRun {
+  threads: number;
+  /** Median wall-clock seconds per epoch, the first epoch left out. */
+  secondsPerEpoch: number;
+  epochSeconds: number[];
+  valAccuracy: number | null;
+  valAccuracies: Array<number | null>;
   /** secondsPerEpoch / PyTorch's, when both were measured. */
   ratioToPytorch?: number;
 }
 
 export interface ModelTiming {
   model: ModelType;
-  params: number;
+  epochs: number;
+  trainClips: number;
+  valClips: number;
   inputShape: number[];
-  backends: BackendTiming[];
-  pytorch?: { secondsPerEpoch: number; epochTimes: number[] } | { error: string };
+  /** What happens when the stock WASM backend (without kws's kernels) trains this model. */
+  stockWasm: string;
+  kws: KwsRun[];
+  pytorch?: { secondsPerEpoch: number; epochTimes: number[]; valAccuracy?: number; valAccuracies?: number[] } | { error: string };
 }
 
 export interface TrainBenchResult {
   benchmark: 'train';
-  clips: number;
+  data: string;
   batchSize: number;
-  timedEpochs: number;
   loadAverageBefore: number[];
   loadAverageAfter: number[];
   cpus: number;
@@ -93,50 +91,38 @@ function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
 
-type Variant = 'wasm-stock' | 'wasm-kws' | 'wasm-im2col' | 'cpu';
-
-async function selectVariant(variant: Variant): Promise<TF> {
-  if (variant === 'cpu') return (await initBackend('cpu')).tf;
-  const { tf } = await initBackend('wasm');
-  registerTrainingKernels(tf, { replaceConvolutions: variant === 'wasm-im2col' });
-  if (variant === 'wasm-stock') tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
-  return tf;
+export function defaultDataDir(): string {
+  return path.resolve(__dirname, '..', '..', '..', 'shared', 'datasets', 'keywords-train');
 }
 
-async function timeVariant(variant: Variant, type: ModelType, clips: number, batchSize: number, epochs: number, quick: boolean): Promise<BackendTiming> {
-  const tf = await selectVariant(variant);
+/** One training step of the seed model on the stock WASM backend, without kws's kernels. */
+async function stockWasmCheck(type: ModelType): Promise<string> {
+  const { tf } = await initBackend('wasm');
+  registerTrainingKernels(tf, { replaceConvolutions: false, replaceSlowKernels: false });
+  tf.unregisterKernel('Conv2DBackpropFilter', 'wasm');
   const shape = modelInputShape(archDefaults(type, 'seed').featureSpec);
   const model = buildModel(tf, { type, arch: 'seed', inputShape: shape, numClasses: CLASSES, seed: 42 });
   compileModel(tf, model, 0.001);
-  // cpu: time a few batches only and scale (a full epoch would take many minutes).
-  const n = variant === 'cpu' ? batchSize * (quick ? 1 : 2) : clips;
-  const x = tf.randomNormal([n, ...shape], 0, 1, 'float32', 1);
-  const y = tf.oneHot(tf.randomUniform([n], 0, CLASSES, 'int32', 2) as ReturnType<typeof tf.tensor1d>, CLASSES);
+  const x = tf.randomNormal([4, ...shape]);
+  const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), CLASSES);
   try {
-    // Warm-up: first calls compile kernels and grow the heap.
-    await model.fit(x.slice(0, Math.min(n, batchSize)), y.slice(0, Math.min(n, batchSize)), { epochs: 1, batchSize, verbose: 0 });
-    const wall: number[] = [];
-    const cpu: number[] = [];
-    const reps = variant === 'cpu' ? 1 : epochs;
-    for (let e = 0; e < reps; e++) {
-      const c0 = process.cpuUsage();
-      const t0 = performance.now();
-      await model.fit(x, y, { epochs: 1, batchSize, shuffle: true, verbose: 0 });
-      const c = process.cpuUsage(c0);
-      wall.push((performance.now() - t0) / 1000);
-      cpu.push((c.user + c.system) / 1e6);
-    }
-    const scale = variant === 'cpu' ? Math.ceil(clips / batchSize) / Math.ceil(n / batchSize) : 1;
-    const out: BackendTiming = { backend: variant, ok: true, secondsPerEpoch: median(wall) * scale, cpuSecondsPerEpoch: median(cpu) * scale };
-    if (variant === 'cpu') out.extrapolated = true;
-    return out;
+    await model.trainOnBatch(x, y);
+    return 'trains';
   } catch (err) {
-    return { backend: variant, ok: false, error: errorMessage(err).split('\n')[0] ?? 'failed' };
+    return `fails: ${errorMessage(err).split('\n')[0] ?? 'error'}`;
   } finally {
     tf.dispose([x, y]);
     model.dispose();
-    if (variant === 'wasm-stock') registerTrainingKernels(tf);
+    registerTrainingKernels(tf);
   }
+}
+
+function writeFeatures(dir: string, d: { trainX: Float32Array; trainY: Int32Array; valX: Float32Array; valY: Int32Array; inputShape: number[] }): void {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'train_x.npy'), encodeNpy(d.trainX, [d.trainY.length, ...d.inputShape]));
+  fs.writeFileSync(path.join(dir, 'train_y.npy'), encodeNpy(d.trainY, [d.trainY.length]));
+  fs.writeFileSync(path.join(dir, 'val_x.npy'), encodeNpy(d.valX, [d.valY.length, ...d.inputShape]));
+  fs.writeFileSync(path.join(dir, 'val_y.npy'), encodeNpy(d.valY, [d.valY.length]));
 }
 
 function findPytorchScript(): string | null {
@@ -146,24 +132,87 @@ function findPytorchScript(): string | null {
   return null;
 }
 
-function runPytorch(type: ModelType, clips: number, batchSize: number, epochs: number): ModelTiming['pytorch'] {
+function runPytorch(type: ModelType, featuresDir: string, epochs: number): ModelTiming['pytorch'] {
   const script = findPytorchScript();
   if (!script) return { error: 'bench/pytorch_train.py not found' };
   const python = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const r = spawnSync(python, [script, '--json', '--threads', '2', '--models', type, '--clips', String(clips), '--batch', String(batchSize), '--epochs', String(epochs)], {
+  const r = spawnSync(python, [script, '--json', '--threads', '2', '--models', type, '--data', featuresDir, '--epochs', String(epochs), '--batch', '100'], {
     encoding: 'utf8',
-    timeout: 30 * 60 * 1000,
+    timeout: 60 * 60 * 1000,
     maxBuffer: 16 * 1024 * 1024,
   });
   if (r.status !== 0) return { error: `pytorch_train.py exited ${String(r.status)}: ${(r.stderr ?? '').trim().split('\n').pop() ?? ''}` };
   try {
-    const parsed = JSON.parse(r.stdout) as { results: Array<{ secondsPerEpoch: number; epochTimes: number[] }> };
+    const parsed = JSON.parse(r.stdout) as { results: Array<{ secondsPerEpoch: number; epochTimes: number[]; valAccuracy?: number; valAccuracies?: number[] }> };
     const first = parsed.results[0];
     if (!first) return { error: 'pytorch_train.py reported no result' };
-    return { secondsPerEpoch: first.secondsPerEpoch, epochTimes: first.epochTimes };
+    return first;
   } catch (err) {
     return { error: `cannot parse pytorch_train.py output: ${errorMessage(err)}` };
   }
+}
+
+/** One model in this process: kws at each thread count, then PyTorch on the same features. */
+async function benchModel(type: ModelType, opts: TrainBenchOptions): Promise<ModelTiming> {
+  const data = opts.data ?? defaultDataDir();
+  const epochs = opts.epochs ?? (opts.quick ? 3 : archDefaults(type, 'seed').epochs);
+  const threadCounts = opts.threads ?? [defaultTrainingThreads(os.availableParallelism())];
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kws-train-bench-'));
+  const timing: ModelTiming = { model: type, epochs, trainClips: 0, valClips: 0, inputShape: [], stockWasm: await stockWasmCheck(type), kws: [] };
+  log(`train bench: ${type}: stock wasm ${timing.stockWasm}`);
+  try {
+    let featuresWritten = false;
+    for (const threads of threadCounts) {
+      log(`train bench: ${type} on kws (wasm, ${threads} thread${threads > 1 ? 's' : ''}), ${epochs} epochs ...`);
+      const r = await runTraining({
+        type,
+        arch: 'seed',
+        dataDir: data,
+        splitBy: 'clip',
+        seed: 42,
+        epochs,
+        backend: 'wasm',
+        threads,
+        modelsDir: path.join(scratch, 'models'),
+        statsDir: path.join(scratch, 'stats'),
+        cacheDir: path.join(scratch, 'preproc'),
+        crop: false,
+        quiet: true,
+        dryRun: true,
+        onFeatures: (d) => {
+          timing.trainClips = d.trainY.length;
+          timing.valClips = d.valY.length;
+          timing.inputShape = d.inputShape;
+          if (!featuresWritten && opts.pytorch !== false) writeFeatures(path.join(scratch, 'features'), d);
+          featuresWritten = true;
+        },
+      });
+      const secs = r.history.map((h) => h.seconds);
+      const run: KwsRun = {
+        threads: r.threads,
+        secondsPerEpoch: median(secs.length > 1 ? secs.slice(1) : secs),
+        epochSeconds: secs,
+        valAccuracy: r.valAccuracy,
+        valAccuracies: r.history.map((h) => h.valAcc),
+      };
+      log(`  ${run.secondsPerEpoch.toFixed(2)} s/epoch, val acc ${run.valAccuracy === null ? '-' : `${(100 * run.valAccuracy).toFixed(1)} %`}`);
+      timing.kws.push(run);
+    }
+    if (opts.pytorch !== false) {
+      log(`train bench: ${type} on PyTorch (2 threads), ${epochs} epochs ...`);
+      const torch = runPytorch(type, path.join(scratch, 'features'), epochs);
+      timing.pytorch = torch;
+      if (torch && 'secondsPerEpoch' in torch) {
+        log(`  ${torch.secondsPerEpoch.toFixed(2)} s/epoch, val acc ${torch.valAccuracy === undefined ? '-' : `${(100 * torch.valAccuracy).toFixed(1)} %`}`);
+        for (const k of timing.kws) k.ratioToPytorch = k.secondsPerEpoch / torch.secondsPerEpoch;
+      } else {
+        log(`  failed: ${torch ? torch.error : 'no result'}`);
+      }
+    }
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+  return timing;
 }
 
 /**
@@ -174,11 +223,11 @@ function runModelInChild(type: ModelType, opts: TrainBenchOptions): ModelTiming 
   const args = [__filename, '--json', '--models', type];
   if (opts.quick) args.push('--quick');
   if (opts.pytorch === false) args.push('--no-pytorch');
-  if (opts.clips !== undefined) args.push('--clips', String(opts.clips));
   if (opts.epochs !== undefined) args.push('--epochs', String(opts.epochs));
-  if (opts.backends) args.push('--backends', opts.backends.join(','));
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024, timeout: 2 * 60 * 60 * 1000 });
-  const fail = (error: string): ModelTiming => ({ model: type, params: 0, inputShape: [], backends: [{ backend: 'all', ok: false, error }] });
+  if (opts.threads) args.push('--threads', opts.threads.join(','));
+  if (opts.data) args.push('--data', opts.data);
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 * 1024 * 1024, timeout: 3 * 60 * 60 * 1000 });
+  const fail = (error: string): ModelTiming => ({ model: type, epochs: 0, trainClips: 0, valClips: 0, inputShape: [], stockWasm: 'not run', kws: [], pytorch: { error } });
   if (r.status !== 0) return fail(`benchmark process exited ${String(r.status ?? r.signal)}`);
   try {
     const parsed = JSON.parse(r.stdout) as TrainBenchResult;
@@ -189,84 +238,31 @@ function runModelInChild(type: ModelType, opts: TrainBenchOptions): ModelTiming 
 }
 
 export async function runTrainBench(opts: TrainBenchOptions): Promise<TrainBenchResult> {
-  const models0 = opts.models ?? ['mfcc', 'spectrogram', 'raw'];
-  if (models0.length > 1) {
-    const quick = opts.quick ?? false;
-    const result: TrainBenchResult = {
-      benchmark: 'train',
-      clips: opts.clips ?? (quick ? 300 : 1080),
-      batchSize: 100,
-      timedEpochs: opts.epochs ?? (quick ? 1 : 3),
-      loadAverageBefore: os.loadavg(),
-      loadAverageAfter: [],
-      cpus: os.cpus().length,
-      models: models0.map((m) => runModelInChild(m, opts)),
-    };
-    result.loadAverageAfter = os.loadavg();
-    return result;
-  }
-  return runOneProcess(opts);
-}
-
-async function runOneProcess(opts: TrainBenchOptions): Promise<TrainBenchResult> {
-  const quick = opts.quick ?? false;
-  const clips = opts.clips ?? (quick ? 300 : 1080);
-  const batchSize = 100;
-  const epochs = opts.epochs ?? (quick ? 1 : 3);
+  const data = opts.data ?? defaultDataDir();
+  if (!fs.existsSync(data)) throw new Error(`the keyword set is not at ${data}; give --data DIR`);
   const models = opts.models ?? ['mfcc', 'spectrogram', 'raw'];
   const result: TrainBenchResult = {
     benchmark: 'train',
-    clips,
-    batchSize,
-    timedEpochs: epochs,
+    data,
+    batchSize: 100,
     loadAverageBefore: os.loadavg(),
     loadAverageAfter: [],
     cpus: os.cpus().length,
     models: [],
   };
-  const all: Variant[] = ['wasm-stock', 'wasm-kws', 'wasm-im2col', 'cpu'];
-  const variants: Variant[] = opts.backends ? all.filter((v) => opts.backends?.includes(v)) : quick ? all.slice(0, 3) : all;
-  for (const type of models) {
-    const { tf } = await initBackend('wasm');
-    const shape = modelInputShape(archDefaults(type, 'seed').featureSpec);
-    const probe = buildModel(tf, { type, arch: 'seed', inputShape: shape, numClasses: CLASSES });
-    const timing: ModelTiming = { model: type, params: probe.countParams(), inputShape: shape, backends: [] };
-    probe.dispose();
-    for (const v of variants) {
-      log(`train bench: ${type} on ${v} ...`);
-      const t = await timeVariant(v, type, clips, batchSize, epochs, quick);
-      log(`  ${t.ok ? `${(t.secondsPerEpoch as number).toFixed(2)} s/epoch${t.extrapolated ? ' (scaled from a few batches)' : ''}` : `failed: ${t.error}`}`);
-      timing.backends.push(t);
-    }
-    if (opts.pytorch !== false) {
-      log(`train bench: ${type} on PyTorch (2 threads) ...`);
-      const torch = runPytorch(type, clips, batchSize, epochs);
-      timing.pytorch = torch;
-      if (torch && 'secondsPerEpoch' in torch) {
-        const ref = torch.secondsPerEpoch;
-        log(`  ${ref.toFixed(2)} s/epoch`);
-        for (const b of timing.backends) if (b.ok && b.secondsPerEpoch !== undefined) b.ratioToPytorch = b.secondsPerEpoch / ref;
-      } else {
-        log(`  failed: ${torch ? torch.error : 'no result'}`);
-      }
-    }
-    result.models.push(timing);
-  }
-  await initBackend('wasm');
+  for (const m of models) result.models.push(models.length > 1 ? runModelInChild(m, opts) : await benchModel(m, opts));
   result.loadAverageAfter = os.loadavg();
   return result;
 }
 
 export function formatTrainBench(r: TrainBenchResult): string {
-  const lines = [`Training speed, seed models, ${r.clips} clips/epoch, batch ${r.batchSize} (load average ${r.loadAverageBefore.map((l) => l.toFixed(1)).join(' ')} on ${r.cpus} CPUs)`];
+  const pct = (a: number | null | undefined): string => (a === null || a === undefined ? '-' : `${(100 * a).toFixed(1)} %`);
+  const lines = [`Training speed, the notebooks' models on ${r.data}, batch ${r.batchSize} (load average ${r.loadAverageBefore.map((l) => l.toFixed(1)).join(' ')} on ${r.cpus} CPUs)`];
   for (const m of r.models) {
-    lines.push(`  ${m.model} (${m.params.toLocaleString('en')} params, input ${m.inputShape.join('x')})`);
-    if (m.pytorch) lines.push(`    ${'pytorch (2 threads)'.padEnd(22)} ${'secondsPerEpoch' in m.pytorch ? `${m.pytorch.secondsPerEpoch.toFixed(2)} s/epoch` : `failed: ${m.pytorch.error}`}`);
-    for (const b of m.backends) {
-      const what = b.ok
-        ? `${(b.secondsPerEpoch as number).toFixed(2)} s/epoch${b.ratioToPytorch !== undefined ? `  (${b.ratioToPytorch.toFixed(2)}x PyTorch)` : ''}${b.extrapolated ? '  [scaled from a few batches]' : ''}`
-        : `fails: ${b.error}`;
-      lines.push(`    ${b.backend.padEnd(22)} ${what}`);
+    lines.push(`  ${m.model}: ${m.trainClips} training / ${m.valClips} validation clips, input ${m.inputShape.join('x')}, ${m.epochs} epochs; stock wasm ${m.stockWasm}`);
+    if (m.pytorch) lines.push(`    ${'pytorch (2 threads)'.padEnd(24)} ${'secondsPerEpoch' in m.pytorch ? `${m.pytorch.secondsPerEpoch.toFixed(2)} s/epoch, val acc ${pct(m.pytorch.valAccuracy)}` : `failed: ${m.pytorch.error}`}`);
+    for (const k of m.kws) {
+      lines.push(`    ${`kws wasm (${k.threads} thread${k.threads > 1 ? 's' : ''})`.padEnd(24)} ${k.secondsPerEpoch.toFixed(2)} s/epoch, val acc ${pct(k.valAccuracy)}${k.ratioToPytorch !== undefined ? `  (${k.ratioToPytorch.toFixed(2)}x PyTorch)` : ''}`);
     }
   }
   return lines.join('\n');
@@ -346,11 +342,11 @@ function parseArgs(argv: string[]): TrainBenchOptions & { inference?: boolean } 
     else if (a === '--no-pytorch') opts.pytorch = false;
     else if (a === '--inference') opts.inference = true;
     else if (a === '--models') opts.models = (argv[++i] ?? '').split(',').filter((m): m is ModelType => m === 'mfcc' || m === 'spectrogram' || m === 'raw');
-    else if (a === '--clips') opts.clips = Number(argv[++i]);
     else if (a === '--epochs') opts.epochs = Number(argv[++i]);
-    else if (a === '--backends') opts.backends = (argv[++i] ?? '').split(',');
+    else if (a === '--threads') opts.threads = (argv[++i] ?? '').split(',').map(Number);
+    else if (a === '--data') opts.data = argv[++i];
     else {
-      process.stderr.write(`unknown option ${String(a)}\nusage: node dist/bench/train.js [--json] [--quick] [--models mfcc,spectrogram,raw] [--clips N] [--epochs N] [--backends wasm-stock,wasm-kws,wasm-im2col,cpu] [--no-pytorch]\n`);
+      process.stderr.write(`unknown option ${String(a)}\nusage: node dist/bench/train.js [--json] [--quick] [--models mfcc,spectrogram,raw] [--epochs N] [--threads 1,2] [--data DIR] [--no-pytorch]\n`);
       process.exit(2);
     }
   }

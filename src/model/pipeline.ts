@@ -85,6 +85,11 @@ export interface TrainOptions {
   labelSmoothingOverride?: number;
   /** Experiments only: do not write anything. */
   dryRun?: boolean;
+  /**
+   * Benchmarks only: called once with the normalised, un-augmented training and validation
+   * features before training, so that another framework can train on exactly the same data.
+   */
+  onFeatures?: (data: { trainX: Float32Array; trainY: Int32Array; valX: Float32Array; valY: Int32Array; inputShape: number[]; labels: string[] }) => void;
 }
 
 export interface TrainResult {
@@ -410,6 +415,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   applyStats(stats, valX, rowSize);
   const trainY = Int32Array.from(split.train.map((i) => ds.clips[i]?.labelIndex ?? 0));
   const valY = Int32Array.from(split.val.map((i) => ds.clips[i]?.labelIndex ?? 0));
+  opts.onFeatures?.({ trainX, trainY, valX, valY, inputShape, labels: ds.labels });
 
   let augmentationSummary = 'off';
   let syntheticShare = 0;

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     const { registerTrainingLayers } = await import('./training-layers.js');
     const { setStatisticsReducer } = await import('./kernels/batchnorm.js');
     const { shareGradients } = await import('./gradients.js');
-    const { gradsReply } = await import('./replicas.js');
+    const { gradsReply, predictRows } = await import('./replicas.js');
     registerKwsLayers(tf);
     registerTrainingLayers(tf);
     setStatisticsReducer((v) => reduce.sum(v));
@@ -43,8 +43,14 @@ async function main(): Promise<void> {
             .catch((err: unknown) => reply({ kind: 'error', message: err instanceof Error ? err.message : String(err) }));
           return;
         }
-        if (!model) throw new Error('step before model');
+        if (!model) throw new Error(`${req.kind} before model`);
         const m = model;
+        if (req.kind === 'predict') {
+          tf.tidy(() => m.setWeights(req.weights.map((w, i) => tf.tensor(w, m.weights[i]?.read().shape))));
+          const probs = predictRows(tf, m, req.x, req.shape[0] ?? 0, req.shape.slice(1));
+          reply({ kind: 'probs', probs }, [probs.buffer as ArrayBuffer]);
+          return;
+        }
         if (req.trainable) {
           const ws = m.trainableWeights;
           tf.tidy(() =>

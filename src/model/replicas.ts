@@ -41,12 +41,20 @@ export type ReplicaRequest =
       labelSmoothing: number;
       /** New values of the trainable weights, when they changed since the last step. */
       trainable: Float32Array[] | null;
+    }
+  | {
+      kind: 'predict';
+      x: Float32Array;
+      shape: number[];
+      /** Every weight (batch-norm statistics included: recalibration may have changed them). */
+      weights: Float32Array[];
     };
 
 export type ReplicaReply =
   | { kind: 'ready' }
   | { kind: 'model-ready' }
   | { kind: 'grads'; grads: Float32Array[]; lossSum: number; correct: number }
+  | { kind: 'probs'; probs: Float32Array }
   | { kind: 'error'; message: string };
 
 export interface StepResult {
@@ -242,9 +250,78 @@ export class Replicas {
     return { grads, lossSum, correct };
   }
 
+  /**
+   * Softmax outputs of the main thread's model for `rows` examples (inference mode), the rows
+   * shared between the threads like a training step's. Each worker first takes all of the main
+   * model's weights, so the answer is the main model's.
+   */
+  async predict(x: Float32Array, rows: number, inputShape: number[]): Promise<Float32Array> {
+    const model = this.model;
+    if (!model) throw new Error('Replicas.predict before setModel');
+    for (const t of this.threads) if (t.failure) throw t.failure;
+    const tf = this.tf;
+    const rowSize = inputShape.reduce((a, b) => a * b, 1);
+    const parties = Math.max(1, Math.min(this.size, rows));
+    const bounds = Array.from({ length: parties + 1 }, (_, p) => Math.round((p * rows) / parties));
+    const weights = model.getWeights().map((w) => w.dataSync() as Float32Array);
+    for (let p = 1; p < parties; p++) {
+      const lo = bounds[p] as number;
+      const hi = bounds[p + 1] as number;
+      const share = x.slice(lo * rowSize, hi * rowSize);
+      (this.threads[p - 1] as ReplicaThread).send({ kind: 'predict', x: share, shape: [hi - lo, ...inputShape], weights }, [share.buffer]);
+    }
+    const replies = this.threads.slice(0, parties - 1).map((t) => t.next());
+    // The workers' weights now match the main model's; trainable ones need not be sent again.
+    this.weightsChanged = false;
+    this.pendingWeights.clear();
+    const own = predictRows(tf, model, x.subarray(0, (bounds[1] as number) * rowSize), bounds[1] as number, inputShape);
+    const parts = [own];
+    let failure: unknown = null;
+    for (const reply of await Promise.allSettled(replies)) {
+      if (reply.status === 'rejected') failure ??= reply.reason;
+      else {
+        try {
+          parts.push(expect(reply.value, 'probs').probs);
+        } catch (err) {
+          failure ??= err;
+        }
+      }
+    }
+    if (failure !== null) throw failure instanceof Error ? failure : new Error(String(failure));
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.threads.map((t) => t.worker.terminate()));
   }
+}
+
+/** Softmax outputs of `model` for `count` examples, in batches of 128 (bounded memory). */
+export function predictRows(tf: TF, model: LayersModel, x: Float32Array, count: number, inputShape: number[], batch = 128): Float32Array {
+  const rowSize = inputShape.reduce((a, b) => a * b, 1);
+  const parts: Float32Array[] = [];
+  for (let s = 0; s < count; s += batch) {
+    const n = Math.min(batch, count - s);
+    parts.push(
+      tf.tidy(() => {
+        const xt = tf.tensor(x.subarray(s * rowSize, (s + n) * rowSize), [n, ...inputShape]);
+        return (model.predict(xt) as Tensor).dataSync().slice() as Float32Array;
+      }),
+    );
+  }
+  const total = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    total.set(p, o);
+    o += p.length;
+  }
+  return total;
 }
 
 /** A worker's reply to a step, for replica-worker.ts. */

@@ -16,7 +16,7 @@ import type { TF } from './backend';
 import { createRng, shuffleInPlace } from '../util/rng';
 import { recalibrateBatchNorm } from './batchnorm';
 import { shareGradients, type ShareResult } from './gradients';
-import type { Replicas } from './replicas';
+import { predictRows, type Replicas } from './replicas';
 
 import type { LayersModel, Tensor, Variable } from '@tensorflow/tfjs';
 
@@ -81,28 +81,6 @@ export function learningRateAt(step: number, stepsPerEpoch: number, totalSteps: 
   if (step < warm) return (peak * (step + 1)) / warm;
   const t = (step - warm) / Math.max(1, totalSteps - warm);
   return peak * (0.05 + 0.95 * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, t))));
-}
-
-/** Softmax outputs of `model` for `count` examples, in batches (bounded memory). */
-export function predictProbs(tf: TF, model: LayersModel, x: Float32Array, count: number, inputShape: number[], batch = 128): Float32Array {
-  const rowSize = inputShape.reduce((a, b) => a * b, 1);
-  const parts: Float32Array[] = [];
-  for (let s = 0; s < count; s += batch) {
-    const n = Math.min(batch, count - s);
-    const out = tf.tidy(() => {
-      const xt = tf.tensor(x.subarray(s * rowSize, (s + n) * rowSize), [n, ...inputShape]);
-      const y = model.predict(xt) as Tensor;
-      return y.dataSync() as Float32Array;
-    });
-    parts.push(Float32Array.from(out));
-  }
-  const total = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    total.set(p, o);
-    o += p.length;
-  }
-  return total;
 }
 
 /** Mean cross-entropy and accuracy of softmax outputs against integer labels. */
@@ -183,7 +161,7 @@ export async function trainLoop(input: TrainLoopInput): Promise<TrainLoopResult>
     let valLoss: number | null = null;
     let valAcc: number | null = null;
     if (nVal > 0) {
-      valProbs = predictProbs(tf, model, input.valFeatures, nVal, inputShape);
+      valProbs = replicas ? await replicas.predict(input.valFeatures, nVal, inputShape) : predictRows(tf, model, input.valFeatures, nVal, inputShape);
       const m = lossAndAccuracy(valProbs, input.valLabels, numClasses);
       valLoss = m.loss;
       valAcc = m.acc;

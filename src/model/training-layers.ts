@@ -8,6 +8,10 @@
  *   forwards and more backwards; kws's runs the two kernels of kernels/batchnorm.ts instead (one
  *   pass each way), on the WASM and CPU backends. tfjs-node and any configuration the kernels do not
  *   cover (normalising over another axis than the last, no scale or no centre) take the stock path.
+ * - Dropout: tfjs-layers passes the layer's fixed seed to tf.dropout on every call, which draws the
+ *   same mask every time: with a seed (kws seeds every layer, for reproducible runs) each batch row
+ *   got one mask for the whole training. kws's draws a fresh mask per call from a generator seeded by
+ *   the layer's seed, so a run stays reproducible and the masks vary.
  * - Conv2D: tfjs-layers always calls tf.fused.conv2d, whose gradient (a customGrad) computes the
  *   input gradient eagerly, even for a model's first layer, whose input is the data: 11 % of a
  *   training step of the notebooks' MFCC model. In training kws calls tf.conv2d, bias and
@@ -18,6 +22,7 @@
 import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { BN_TRAIN, batchNormKernelsAvailable, registerBatchNormKernels } from './kernels/batchnorm';
+import { createRng, type Rng } from '../util/rng';
 
 type BatchNormArgs = NonNullable<Parameters<TF['layers']['batchNormalization']>[0]>;
 type Kwargs = Record<string, unknown>;
@@ -42,6 +47,14 @@ interface LayerVariableLike {
 
 /** A layer class as the serialisation registry needs it: constructible, with the inherited static fromConfig. */
 type Conv2DArgs = Parameters<TF['layers']['conv2d']>[0];
+type DropoutArgs = Parameters<TF['layers']['dropout']>[0];
+
+/** The fields of tfjs-layers' Dropout that the training path reads. */
+interface DropoutState {
+  rate: number;
+  seed?: number;
+  noiseShape?: Array<number | null>;
+}
 
 /** The fields of tfjs-layers' Conv2D that the training path reads. */
 interface Conv2DState {
@@ -60,6 +73,7 @@ type LayerCtor<A> = (new (args: A) => tfLayers.Layer) & Pick<typeof tfLayers.Lay
 export interface TrainingLayerFactories {
   batchNormalization(args?: BatchNormArgs): tfLayers.Layer;
   conv2d(args: Conv2DArgs): tfLayers.Layer;
+  dropout(args: DropoutArgs): tfLayers.Layer;
 }
 
 const registered = new WeakMap<TF, TrainingLayerFactories>();
@@ -119,11 +133,30 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
     }
   }
 
+  const StockDropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerCtor<DropoutArgs>;
+
+  class Dropout extends StockDropout {
+    static className = 'Dropout';
+    private draws: Rng | null = null;
+
+    override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const s = this as unknown as DropoutState;
+      if (kwargs['training'] !== true || !x || !(s.rate > 0 && s.rate < 1) || s.seed === undefined) return super.call(inputs, kwargs);
+      this.draws ??= createRng(s.seed);
+      const seed = this.draws.int(2 ** 31);
+      const noiseShape = s.noiseShape ? s.noiseShape.map((d, i) => d ?? (x.shape[i] as number)) : undefined;
+      return tf.tidy(() => tf.dropout(x, s.rate, noiseShape, seed));
+    }
+  }
+
   tf.serialization.registerClass(BatchNormalization);
   tf.serialization.registerClass(Conv2D);
+  tf.serialization.registerClass(Dropout);
   const factories: TrainingLayerFactories = {
     batchNormalization: (args = {}) => new BatchNormalization(args),
     conv2d: (args) => new Conv2D(args),
+    dropout: (args) => new Dropout(args),
   };
   registered.set(tf, factories);
   return factories;

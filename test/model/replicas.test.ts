@@ -127,3 +127,18 @@ test('a training thread that is gone fails the next step at once', async () => {
   model.dispose();
   await spare.close();
 });
+
+test('validation shared between the threads gives the main model\'s own predictions', async () => {
+  const model = buildModel();
+  const { x, y } = data(11);
+  await replicas.setModel(model);
+  // Train a step so the workers' copies would be stale if predict did not send every weight.
+  const step = await replicas.step(x, SHAPE, y, 3, 0);
+  tf.dispose(step.grads);
+  model.layers[1]?.setWeights(model.layers[1].getWeights().map((w) => tf.mul(w, 1.5)));
+  const shared = await replicas.predict(x, 11, SHAPE);
+  const own = (model.predict(tf.tensor(x, [11, ...SHAPE])) as import('@tensorflow/tfjs').Tensor).dataSync();
+  assert.equal(shared.length, own.length);
+  for (let i = 0; i < own.length; i++) assert.ok(Math.abs((shared[i] as number) - (own[i] as number)) < 1e-6, `probability ${i}`);
+  model.dispose();
+});

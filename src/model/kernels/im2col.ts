@@ -184,6 +184,44 @@ export function im2colTransposed(x: Float32Array, g: ConvGeometry, b0: number, b
 }
 
 /**
+ * Fill `colsT` (row-major [kH*kW*inC, images*outH*outW]) from input planes ([inC, images, inH, inW],
+ * channels first): row (kh, kw, c) is plane c read at the tap's offset, so with stride 1 along the
+ * width every output row of it is one contiguous run. The caller gets the planes from one transpose
+ * of the input, which has kH*kW times fewer floats than transposing the row-major im2col matrix.
+ */
+export function im2colTransposedPlanar(planes: Float32Array, g: ConvGeometry, images: number, colsT: Float32Array, runs?: RunsCopy): void {
+  const { inH, inW, inC, outH, outW, kH, kW, strideH, strideW, dilH, dilW, padTop, padLeft } = g;
+  const N = images * outH * outW;
+  const plane = images * inH * inW;
+  for (let kh = 0; kh < kH; kh++) {
+    for (let kw = 0; kw < kW; kw++) {
+      const off = kw * dilW - padLeft;
+      const owLo = Math.min(outW, Math.max(0, Math.ceil(-off / strideW)));
+      const owHi = Math.max(owLo, Math.min(outW, Math.floor((inW - 1 - off) / strideW) + 1));
+      for (let c = 0; c < inC; c++) {
+        let o = ((kh * kW + kw) * inC + c) * N;
+        for (let b = 0; b < images; b++) {
+          for (let oh = 0; oh < outH; oh++, o += outW) {
+            const ih = oh * strideH - padTop + kh * dilH;
+            if (ih < 0 || ih >= inH || owHi <= owLo) {
+              colsT.fill(0, o, o + outW);
+              continue;
+            }
+            if (owLo > 0) colsT.fill(0, o, o + owLo);
+            const src = c * plane + (b * inH + ih) * inW + owLo * strideW + off;
+            const len = owHi - owLo;
+            if (strideW !== 1) for (let k = 0; k < len; k++) colsT[o + owLo + k] = planes[src + k * strideW] as number;
+            else if (runs) runs(o + owLo, src, 1, len, 0, 0);
+            else colsT.set(planes.subarray(src, src + len), o + owLo);
+            if (owHi < outW) colsT.fill(0, o + owHi, o + outW);
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
  * Scatter-add `cols` (row-major [(b1-b0)*outH*outW, kH*kW*inC], the gradient with respect to the
  * im2col matrix) back onto images b0..b1-1 of `dx` (NHWC), which the caller has zeroed: the input
  * gradient of a convolution is col2im(dy . filter^T).

@@ -12,7 +12,7 @@
  */
 import type { KernelConfig, TensorInfo, NamedAttrMap } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
-import { conv2dForwardWasm, wasmConvKernels, type WasmBackendLike } from './wasm_conv';
+import { conv2dForwardWasm, setStockConv2D, wasmConvKernels, type WasmBackendLike } from './wasm_conv';
 import { batchMatMulKernel, tileKernel, maxPoolGradKernel, sumKernel, identityKernel, castKernel } from './wasm_misc';
 
 export interface TrainingKernelOptions {
@@ -133,6 +133,7 @@ export function registerTrainingKernels(tf: TF, opts: TrainingKernelOptions = {}
   replace(tf, k.backpropFilter);
   names.push('Conv2DBackpropFilter');
   if (replaceConvolutions) {
+    setStockConv2D(stockKernel(tf, 'Conv2D'));
     replace(tf, k.forward);
     replace(tf, fusedConv2d(tf));
     replace(tf, k.backpropInput);
