@@ -211,9 +211,9 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
           kernelInitializer: init.kernel(),
           ...(first ? { inputShape: opts.inputShape } : {}),
         });
-      stack.push(conv(16, 9, true), conv(16, 9), L.maxPooling1d({ poolSize: 16 }), L.dropout({ rate: 0.1, seed: seed + 1 }));
-      stack.push(conv(32, 3), conv(32, 3), L.maxPooling1d({ poolSize: 4 }), L.dropout({ rate: 0.1, seed: seed + 2 }));
-      stack.push(conv(128, 3), conv(128, 3), L.globalMaxPooling1d({}), L.dropout({ rate: 0.2, seed: seed + 3 }));
+      stack.push(conv(16, 9, true), conv(16, 9), L.maxPooling1d({ poolSize: 16 }), T.dropout({ rate: 0.1, seed: seed + 1 }));
+      stack.push(conv(32, 3), conv(32, 3), L.maxPooling1d({ poolSize: 4 }), T.dropout({ rate: 0.1, seed: seed + 2 }));
+      stack.push(conv(128, 3), conv(128, 3), L.globalMaxPooling1d({}), T.dropout({ rate: 0.2, seed: seed + 3 }));
       stack.push(
         L.dense({ units: 32, activation: 'relu', kernelInitializer: init.kernel() }),
         L.dense({ units: 256, activation: 'relu', kernelInitializer: init.kernel() }),
@@ -276,13 +276,13 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
     const frames = Math.floor((len - fe.winLength) / fe.hop) + 1;
     stack.push(L.reshape({ targetShape: [frames, fe.nMels, 1] }));
     conv2dBlocks(tf, stack, init.kernel, false, opts.inputShape);
-    stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: RAW_DROPOUT, seed: seed + 1 }), softmax());
+    stack.push(L.globalAveragePooling2d({}), T.dropout({ rate: RAW_DROPOUT, seed: seed + 1 }), softmax());
     const model = tf.sequential({ layers: stack, name: named(`kws_${opts.type}_${opts.arch}`) });
     initRawFrontEnd(tf, model, fe, prefix);
     return model;
   } else {
     conv2dBlocks(tf, stack, init.kernel, true, opts.inputShape);
-    stack.push(L.globalAveragePooling2d({}), L.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
+    stack.push(L.globalAveragePooling2d({}), T.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
   }
 
   return tf.sequential({ layers: stack, name: named(`kws_${opts.type}_${opts.arch}`) });

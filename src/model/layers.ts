@@ -14,6 +14,7 @@
 import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { createRng, type Rng } from '../util/rng';
+import { streamSeed } from './training-layers';
 
 type Shape = (number | null)[];
 
@@ -97,7 +98,7 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
       this.maxFrames = config.maxFrames;
       this.maxBands = config.maxBands;
       this.seed = config.seed;
-      this.rng = createRng(config.seed);
+      this.rng = createRng(streamSeed(config.seed));
     }
     override computeOutputShape(inputShape: Shape | Shape[]): Shape {
       return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;

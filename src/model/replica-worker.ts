@@ -20,12 +20,13 @@ async function main(): Promise<void> {
     const { initBackend, parseBackendChoice } = await import('./backend.js');
     const { tf } = await initBackend(parseBackendChoice(init.backend));
     const { registerKwsLayers } = await import('./layers.js');
-    const { registerTrainingLayers } = await import('./training-layers.js');
+    const { registerTrainingLayers, setReplicaStream } = await import('./training-layers.js');
     const { setStatisticsReducer } = await import('./kernels/batchnorm.js');
     const { shareGradients } = await import('./gradients.js');
     const { gradsReply, predictRows } = await import('./replicas.js');
     registerKwsLayers(tf);
     registerTrainingLayers(tf);
+    setReplicaStream(init.index);
     setStatisticsReducer((v) => reduce.sum(v));
     let model: LayersModel | null = null;
     port.on('message', (req: ReplicaRequest) => {

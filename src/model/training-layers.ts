@@ -78,6 +78,22 @@ export interface TrainingLayerFactories {
 
 const registered = new WeakMap<TF, TrainingLayerFactories>();
 
+let replicaStream = 0;
+
+/**
+ * Which training thread this is (replicas.ts): seeded layers draw their random masks from a stream
+ * of their own per thread, so two threads' shares of a batch do not get the same masks row for row.
+ * 0, the default, is the main thread, whose draws are those of training on one thread.
+ */
+export function setReplicaStream(index: number): void {
+  replicaStream = index;
+}
+
+/** The seed a seeded layer's generator starts from on this thread. */
+export function streamSeed(seed: number): number {
+  return (seed + 0x9e3779b1 * replicaStream) >>> 0;
+}
+
 /** Register the classes (replacing the stock ones in tf's serialisation registry); returns their factories. */
 export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
   const known = registered.get(tf);
@@ -143,7 +159,7 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const s = this as unknown as DropoutState;
       if (kwargs['training'] !== true || !x || !(s.rate > 0 && s.rate < 1) || s.seed === undefined) return super.call(inputs, kwargs);
-      this.draws ??= createRng(s.seed);
+      this.draws ??= createRng(streamSeed(s.seed));
       const seed = this.draws.int(2 ** 31);
       const noiseShape = s.noiseShape ? s.noiseShape.map((d, i) => d ?? (x.shape[i] as number)) : undefined;
       return tf.tidy(() => tf.dropout(x, s.rate, noiseShape, seed));

@@ -120,3 +120,24 @@ test('a model with kws BatchNormalization saves as a standard Keras BatchNormali
   const d = maxRelDiff((loaded.predict(x) as Tensor).dataSync() as Float32Array, (model.predict(x) as Tensor).dataSync() as Float32Array);
   assert.ok(d < 1e-6, `prediction difference ${d}`);
 });
+
+test('kws Dropout draws a fresh mask on every training call, the same sequence for the same seed, and none at inference', async () => {
+  await initBackend('wasm');
+  const T = registerTrainingLayers(tf);
+  const x = tf.ones([4, 64]);
+  const masks = (seed: number): string[] => {
+    const d = T.dropout({ rate: 0.5, seed });
+    return [0, 1, 2].map(() => Array.from((d.apply(x, { training: true }) as Tensor).dataSync()).join(','));
+  };
+  const a = masks(7);
+  assert.equal(new Set(a).size, 3, 'three calls, three different masks');
+  assert.deepEqual(masks(7), a, 'reproducible from the seed');
+  // The stock layer repeats its mask on every call (what this class fixes).
+  const stock = tf.layers.dropout({ rate: 0.5, seed: 7 });
+  const s1 = (stock.apply(x, { training: true }) as Tensor).dataSync().join(',');
+  assert.equal((stock.apply(x, { training: true }) as Tensor).dataSync().join(','), s1);
+  const d = T.dropout({ rate: 0.5, seed: 7 });
+  assert.deepEqual(Array.from((d.apply(x, { training: false }) as Tensor).dataSync()), Array.from(x.dataSync()));
+  const json = JSON.stringify(tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [3] }), T.dropout({ rate: 0.3, seed: 1 })] }).toJSON(null, false));
+  assert.match(json, /"class_name":"Dropout"/);
+});
