@@ -288,13 +288,7 @@ export class Replicas {
       }
     }
     if (failure !== null) throw failure instanceof Error ? failure : new Error(String(failure));
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concat(parts);
   }
 
   async close(): Promise<void> {
@@ -315,13 +309,17 @@ export function predictRows(tf: TF, model: LayersModel, x: Float32Array, count: 
       }),
     );
   }
-  const total = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  return concat(parts);
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let o = 0;
   for (const p of parts) {
-    total.set(p, o);
+    out.set(p, o);
     o += p.length;
   }
-  return total;
+  return out;
 }
 
 /** A worker's reply to a step, for replica-worker.ts. */

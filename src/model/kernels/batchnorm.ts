@@ -92,6 +92,49 @@ function reduce(sums: Float64Array): void {
 }
 
 /**
+ * After the reduction: the batch's mean and (biased) variance per channel, and the scale that
+ * normalises and applies gamma, from [sum x (C), sum x^2 (C), count].
+ */
+function normalisation(sums: Float64Array, gamma: Float32Array, C: number, epsilon: number, meanOut: Float32Array, varOut: Float32Array, scale: Float32Array): void {
+  const count = sums[2 * C] as number;
+  for (let c = 0; c < C; c++) {
+    const mean = (sums[c] as number) / count;
+    const variance = Math.max(0, (sums[C + c] as number) / count - mean * mean);
+    meanOut[c] = mean;
+    varOut[c] = variance;
+    scale[c] = (gamma[c] as number) / Math.sqrt(variance + epsilon);
+  }
+}
+
+/**
+ * After the reduction: dgamma and dbeta (this thread's part, from `local`: the threads' parameter
+ * gradients are added up after the step, replicas.ts) and the per-channel coefficients of
+ * dx = k1 * dy + k2 * (x - mean) + k3, from the whole batch's [sum dy (C), sum dy * (x - mean) (C), count].
+ */
+function gradientCoefficients(
+  sums: Float64Array,
+  local: Float64Array,
+  gamma: Float32Array,
+  variance: Float32Array,
+  C: number,
+  epsilon: number,
+  out: { dgamma: Float32Array; dbeta: Float32Array; k1: Float32Array; k2: Float32Array; k3: Float32Array },
+): void {
+  const count = sums[2 * C] as number;
+  for (let c = 0; c < C; c++) {
+    const is = 1 / Math.sqrt((variance[c] as number) + epsilon);
+    const sumDy = sums[c] as number;
+    const sumDyXc = sums[C + c] as number;
+    out.dbeta[c] = local[c] as number;
+    out.dgamma[c] = (local[C + c] as number) * is;
+    const a = (gamma[c] as number) * is;
+    out.k1[c] = a;
+    out.k2[c] = (-a * is * is * sumDyXc) / count;
+    out.k3[c] = (-a * sumDy) / count;
+  }
+}
+
+/**
  * Forward: y = (x - mean) / sqrt(var + eps) * gamma + beta, with the batch's mean and (biased)
  * variance per channel, which it also outputs for the layer's moving averages.
  */
@@ -114,15 +157,8 @@ function forward(mem: Memory, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo
   }
   sums[2 * C] = n / C;
   reduce(sums);
-  const count = sums[2 * C] as number;
   const scale = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const mean = (sums[c] as number) / count;
-    const variance = Math.max(0, (sums[C + c] as number) / count - mean * mean);
-    meanOut[c] = mean;
-    varOut[c] = variance;
-    scale[c] = (g[c] as number) / Math.sqrt(variance + epsilon);
-  }
+  normalisation(sums, g, C, epsilon, meanOut, varOut, scale);
   // (x - mean) first, as tf.batchNorm does: x * scale + (beta - mean * scale) would cancel
   // catastrophically in float32 for a channel whose mean is large against its spread.
   for (let i = 0; i < n; i += C) {
@@ -147,8 +183,6 @@ function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo,
   const mu = mem.read(mean);
   const vr = mem.read(variance);
   const n = xv.length;
-  const invstd = new Float64Array(C);
-  for (let c = 0; c < C; c++) invstd[c] = 1 / Math.sqrt((vr[c] as number) + epsilon);
   // [sum dy (C), sum dy * (x - mean) (C), count]
   const sums = new Float64Array(2 * C + 1);
   for (let i = 0; i < n; i += C) {
@@ -161,23 +195,10 @@ function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo,
   sums[2 * C] = n / C;
   const local = sums.slice();
   reduce(sums);
-  const count = sums[2 * C] as number;
-  // dx = k1 * dy + k2 * (x - mean) + k3, per channel.
   const k1 = new Float32Array(C);
   const k2 = new Float32Array(C);
   const k3 = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const is = invstd[c] as number;
-    const sumDy = sums[c] as number;
-    const sumDyXc = sums[C + c] as number;
-    // This thread's share: the threads' gradients are added up afterwards (replicas.ts).
-    dbetaOut[c] = local[c] as number;
-    dgammaOut[c] = (local[C + c] as number) * is;
-    const a = (gam[c] as number) * is;
-    k1[c] = a;
-    k2[c] = (-a * is * is * sumDyXc) / count;
-    k3[c] = (-a * sumDy) / count;
-  }
+  gradientCoefficients(sums, local, gam, vr, C, epsilon, { dgamma: dgammaOut, dbeta: dbetaOut, k1, k2, k3 });
   for (let i = 0; i < n; i += C) {
     for (let c = 0; c < C; c++) {
       dx[i + c] = (k1[c] as number) * (g[i + c] as number) + (k2[c] as number) * ((xv[i + c] as number) - (mu[c] as number)) + (k3[c] as number);
@@ -225,19 +246,9 @@ function forwardSimd(simd: SimdKernels, wb: WasmLike, x: TensorInfo, gamma: Tens
     const sums = sumsView().slice();
     sums[2 * C] = rows;
     reduce(sums);
-    const count = sums[2 * C] as number;
     const [, meanOut, varOut] = infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) as [Float32Array, Float32Array, Float32Array];
-    const g = asF32(wb.typedArrayFromHeap(gamma), 'gamma');
-    const mean = vec(0);
-    const scale = vec(1);
-    for (let c = 0; c < C; c++) {
-      const m = (sums[c] as number) / count;
-      const v = Math.max(0, (sums[C + c] as number) / count - m * m);
-      mean[c] = m;
-      meanOut[c] = m;
-      varOut[c] = v;
-      scale[c] = (g[c] as number) / Math.sqrt(v + epsilon);
-    }
+    normalisation(sums, asF32(wb.typedArrayFromHeap(gamma), 'gamma'), C, epsilon, meanOut, varOut, vec(1));
+    vec(0).set(meanOut);
     simd.bnNormalize(pointer(wb, x), pointer(wb, infos[0] as TensorInfo), rows, C, vecPtr(0), vecPtr(1), pointer(wb, beta));
     return infos;
   });
@@ -254,22 +265,10 @@ function backwardSimd(simd: SimdKernels, wb: WasmLike, dy: TensorInfo, x: Tensor
     sums[2 * C] = rows;
     const local = sums.slice();
     reduce(sums);
-    const count = sums[2 * C] as number;
-    const [, dgammaOut, dbetaOut] = infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) as [Float32Array, Float32Array, Float32Array];
+    const [, dgamma, dbeta] = infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) as [Float32Array, Float32Array, Float32Array];
     const gam = asF32(wb.typedArrayFromHeap(gamma), 'gamma');
     const vr = asF32(wb.typedArrayFromHeap(variance), 'variance');
-    const [k1, k2, k3] = [vec(0), vec(1), vec(2)];
-    for (let c = 0; c < C; c++) {
-      const is = 1 / Math.sqrt((vr[c] as number) + epsilon);
-      const sumDy = sums[c] as number;
-      const sumDyXc = sums[C + c] as number;
-      dbetaOut[c] = local[c] as number;
-      dgammaOut[c] = (local[C + c] as number) * is;
-      const a = (gam[c] as number) * is;
-      k1[c] = a;
-      k2[c] = (-a * is * is * sumDyXc) / count;
-      k3[c] = (-a * sumDy) / count;
-    }
+    gradientCoefficients(sums, local, gam, vr, C, epsilon, { dgamma, dbeta, k1: vec(0), k2: vec(1), k3: vec(2) });
     simd.bnGradDx(pointer(wb, dy), pointer(wb, x), pointer(wb, infos[0] as TensorInfo), rows, C, pointer(wb, mean), vecPtr(0), vecPtr(1), vecPtr(2));
     return infos;
   });
