@@ -29,7 +29,7 @@ import { defaultTrainingThreads, Replicas } from './replicas';
 import { averageModels, MAX_ENSEMBLE, meanOf, memberPrefix, memberSeed } from './ensemble';
 import { argmaxRows, evaluatePredictions, type Evaluation } from './evaluate';
 import { renderReport } from './report';
-import { inputError, usageError, UserError, ExitCode } from '../util/errors';
+import { inputError, usageError, UserError, ExitCode, errorMessage } from '../util/errors';
 import { listWavFiles, pathExists, writeFileAtomic, isDirectory, publishNoClobber, tempPathFor } from '../util/fsutil';
 import { createProgress, formatSeconds } from '../util/progress';
 import { createRng, type Rng } from '../util/rng';
@@ -474,8 +474,17 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
       : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members), trainingMasks: augment });
 
   const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
-  const threads = backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(opts.threads ?? defaultTrainingThreads(os.availableParallelism()), batchSize) : 1;
-  const replicas = threads > 1 ? await Replicas.start(tf, threads, backend.name) : null;
+  let threads = backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(opts.threads ?? defaultTrainingThreads(os.availableParallelism()), batchSize) : 1;
+  let replicas: Replicas | null = null;
+  if (threads > 1) {
+    try {
+      replicas = await Replicas.start(tf, threads, backend.name);
+    } catch (err) {
+      // Slower, not wrong: the same training on this thread alone.
+      log(opts.quiet, `threads: ${threads} requested, but the training threads did not start (${errorMessage(err)}); training on one`);
+      threads = 1;
+    }
+  }
   log(opts.quiet, `threads: ${threads}${threads > 1 ? ' (each takes a share of every mini-batch)' : ''}`);
   const tTrain = Date.now();
   const batchProgress = process.stderr.isTTY && !opts.quiet ? { p: createProgress('  batch', 1, { quiet: true }) } : null;
@@ -483,50 +492,50 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const memberProbs: Float32Array[] = [];
   const history: EpochLog[] = [];
   try {
-  for (let k = 0; k < members; k++) {
-    const seed = memberSeed(opts.seed, k);
-    const member = build(seed, k);
-    const who = members > 1 ? `member ${k + 1}/${members} (seed ${seed}): ` : '';
-    log(opts.quiet, `model: ${who}${opts.type}/${opts.arch}, ${member.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
-    const result = await trainLoop({
-      tf,
-      model: member,
-      inputShape,
-      numClasses: ds.labels.length,
-      epochs,
-      batchSize,
-      learningRate,
-      seed,
-      // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
-      schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
-      labelSmoothing,
-      trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e, seed) : trainX),
-      trainLabels,
-      ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
-      valFeatures: valX,
-      valLabels: valY,
-      replicas,
-      onBatch: batchProgress
-        ? (done, total) => {
-            if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
-            batchProgress.p.update(done);
-            if (done === total) batchProgress.p.done();
-          }
-        : undefined,
-      onEpoch: (h) => {
-        const elapsed = (Date.now() - tTrain) / 1000;
-        const done = k * epochs + h.epoch;
-        const eta = (elapsed / done) * (members * epochs - done);
-        const val = h.valAcc === null ? '' : `  val_loss ${(h.valLoss ?? 0).toFixed(3)}  val_acc ${(100 * h.valAcc).toFixed(1)}%`;
-        const more = done < members * epochs;
-        log(opts.quiet, `${members > 1 ? `member ${k + 1}/${members} ` : ''}epoch ${h.epoch}/${h.epochs}  loss ${h.loss.toFixed(3)}  acc ${(100 * h.acc).toFixed(1)}%${val}  ${h.seconds.toFixed(1)}s${more ? `  ETA ${formatSeconds(eta)}` : ''}`);
-        tb?.write(h, k * epochs);
-      },
-    });
-    trained.push(member);
-    memberProbs.push(result.valProbs);
-    history.push(...result.history.map((h) => (members > 1 ? { ...h, member: k + 1 } : h)));
-  }
+    for (let k = 0; k < members; k++) {
+      const seed = memberSeed(opts.seed, k);
+      const member = build(seed, k);
+      const who = members > 1 ? `member ${k + 1}/${members} (seed ${seed}): ` : '';
+      log(opts.quiet, `model: ${who}${opts.type}/${opts.arch}, ${member.countParams()} parameters, input ${inputShape.join('x')}; ${epochs} epochs, batch ${batchSize}, learning rate ${learningRate}`);
+      const result = await trainLoop({
+        tf,
+        model: member,
+        inputShape,
+        numClasses: ds.labels.length,
+        epochs,
+        batchSize,
+        learningRate,
+        seed,
+        // The notebooks trained with plain Adam at a fixed rate; --arch seed keeps that.
+        schedule: opts.arch === 'seed' ? 'constant' : 'warmup-cosine',
+        labelSmoothing,
+        trainFeatures: (e) => (augmentFeatures ? augmentFeatures(e, seed) : trainX),
+        trainLabels,
+        ...(recalibrate ? { recalibrationFeatures: trainX } : {}),
+        valFeatures: valX,
+        valLabels: valY,
+        replicas,
+        onBatch: batchProgress
+          ? (done, total) => {
+              if (done === 1) batchProgress.p = createProgress(`  epoch batches`, total);
+              batchProgress.p.update(done);
+              if (done === total) batchProgress.p.done();
+            }
+          : undefined,
+        onEpoch: (h) => {
+          const elapsed = (Date.now() - tTrain) / 1000;
+          const done = k * epochs + h.epoch;
+          const eta = (elapsed / done) * (members * epochs - done);
+          const val = h.valAcc === null ? '' : `  val_loss ${(h.valLoss ?? 0).toFixed(3)}  val_acc ${(100 * h.valAcc).toFixed(1)}%`;
+          const more = done < members * epochs;
+          log(opts.quiet, `${members > 1 ? `member ${k + 1}/${members} ` : ''}epoch ${h.epoch}/${h.epochs}  loss ${h.loss.toFixed(3)}  acc ${(100 * h.acc).toFixed(1)}%${val}  ${h.seconds.toFixed(1)}s${more ? `  ETA ${formatSeconds(eta)}` : ''}`);
+          tb?.write(h, k * epochs);
+        },
+      });
+      trained.push(member);
+      memberProbs.push(result.valProbs);
+      history.push(...result.history.map((h) => (members > 1 ? { ...h, member: k + 1 } : h)));
+    }
   } finally {
     await replicas?.close();
   }

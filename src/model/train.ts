@@ -12,13 +12,12 @@
  *
  * Owner: training.
  */
+import type { LayersModel, Tensor, Variable } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { createRng, shuffleInPlace } from '../util/rng';
 import { recalibrateBatchNorm } from './batchnorm';
 import { shareGradients, type ShareResult } from './gradients';
 import { predictRows, type Replicas } from './replicas';
-
-import type { LayersModel, Tensor, Variable } from '@tensorflow/tfjs';
 
 export interface EpochLog {
   /** 1-based member of an ensemble (absent for a single model). */
