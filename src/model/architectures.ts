@@ -206,7 +206,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
     if (opts.type === 'raw') {
       // Notebook 3: two Conv1D per block, valid padding, ReLU throughout.
       const conv = (filters: number, kernelSize: number, first = false): Layer =>
-        L.conv1d({
+        T.conv1d({
           filters,
           kernelSize,
           padding: 'valid',

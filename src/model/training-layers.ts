@@ -16,12 +16,16 @@
  *   input gradient eagerly, even for a model's first layer, whose input is the data: 11 % of a
  *   training step of the notebooks' MFCC model. In training kws calls tf.conv2d, bias and
  *   activation separately; their registered gradients are computed only where needed.
+ * - Conv1D with a bias and ReLU (the notebooks' raw model): tfjs-layers adds the bias and applies
+ *   the ReLU as two ops, two passes over the output forwards and three backwards; kws's runs one
+ *   kernel each way (kernels/bias-relu.ts), in training and inference alike, on WASM and CPU.
  *
  * Owner: model core.
  */
 import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { BN_TRAIN, batchNormKernelsAvailable, registerBatchNormKernels } from './kernels/batchnorm';
+import { BIAS_RELU, biasReluAvailable, registerBiasReluKernels } from './kernels/bias-relu';
 import { createRng, type Rng } from '../util/rng';
 
 type BatchNormArgs = NonNullable<Parameters<TF['layers']['batchNormalization']>[0]>;
@@ -47,6 +51,7 @@ interface LayerVariableLike {
 
 /** A layer class as the serialisation registry needs it: constructible, with the inherited static fromConfig. */
 type Conv2DArgs = Parameters<TF['layers']['conv2d']>[0];
+type Conv1DArgs = Parameters<TF['layers']['conv1d']>[0];
 type DropoutArgs = Parameters<TF['layers']['dropout']>[0];
 
 /** The fields of tfjs-layers' Dropout that the training path reads. */
@@ -56,22 +61,23 @@ interface DropoutState {
   noiseShape?: Array<number | null>;
 }
 
-/** The fields of tfjs-layers' Conv2D that the training path reads. */
-interface Conv2DState {
+/** The fields of tfjs-layers' Conv1D and Conv2D that the faster paths read. */
+interface ConvState {
   rank: number;
   kernel: LayerVariableLike;
   bias: LayerVariableLike | null;
-  strides: [number, number];
+  strides: number[];
   padding: string;
   dataFormat: string;
-  dilationRate: [number, number];
-  activation: { apply(x: Tensor): Tensor } | null;
+  dilationRate: number[];
+  activation: { apply(x: Tensor): Tensor; getClassName(): string } | null;
 }
 
 type LayerCtor<A> = (new (args: A) => tfLayers.Layer) & Pick<typeof tfLayers.Layer, 'fromConfig'>;
 
 export interface TrainingLayerFactories {
   batchNormalization(args?: BatchNormArgs): tfLayers.Layer;
+  conv1d(args: Conv1DArgs): tfLayers.Layer;
   conv2d(args: Conv2DArgs): tfLayers.Layer;
   dropout(args: DropoutArgs): tfLayers.Layer;
 }
@@ -99,6 +105,14 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
   const known = registered.get(tf);
   if (known) return known;
   registerBatchNormKernels(tf);
+  registerBiasReluKernels(tf);
+
+  /** activation(y + bias), the bias and a ReLU as one kernel where it runs. */
+  const biasActivation = (y: Tensor, s: ConvState): Tensor => {
+    if (s.bias && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf)) return tf.engine().runKernel(BIAS_RELU, { x: y, bias: s.bias.read() }, {}) as Tensor;
+    const biased = s.bias ? tf.add(y, s.bias.read()) : y;
+    return s.activation ? s.activation.apply(biased) : biased;
+  };
 
   const StockBatchNorm = tf.layers.batchNormalization({}).constructor as LayerCtor<BatchNormArgs>;
 
@@ -138,13 +152,29 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
 
     override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      const s = this as unknown as Conv2DState;
+      const s = this as unknown as ConvState;
       const plain = kwargs['training'] === true && x !== undefined && s.rank === 2 && s.dataFormat === 'channelsLast' && (s.padding === 'same' || s.padding === 'valid');
       if (!plain || !x) return super.call(inputs, kwargs);
       return tf.tidy(() => {
-        let y = tf.conv2d(x as Parameters<TF['conv2d']>[0], s.kernel.read() as Parameters<TF['conv2d']>[1], s.strides, s.padding as 'same' | 'valid', 'NHWC', s.dilationRate) as Tensor;
-        if (s.bias) y = tf.add(y, s.bias.read());
-        return s.activation ? s.activation.apply(y) : y;
+        const y = tf.conv2d(x as Parameters<TF['conv2d']>[0], s.kernel.read() as Parameters<TF['conv2d']>[1], s.strides as [number, number], s.padding as 'same' | 'valid', 'NHWC', s.dilationRate as [number, number]) as Tensor;
+        return biasActivation(y, s);
+      });
+    }
+  }
+
+  const StockConv1D = tf.layers.conv1d({ filters: 1, kernelSize: 1 }).constructor as LayerCtor<Conv1DArgs>;
+
+  class Conv1D extends StockConv1D {
+    static className = 'Conv1D';
+
+    override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
+      const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      const s = this as unknown as ConvState;
+      const fused = x !== undefined && s.rank === 1 && s.dataFormat === 'channelsLast' && (s.padding === 'same' || s.padding === 'valid') && s.bias !== null && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf);
+      if (!fused || !x) return super.call(inputs, kwargs);
+      return tf.tidy(() => {
+        const y = tf.conv1d(x as Parameters<TF['conv1d']>[0], s.kernel.read() as Parameters<TF['conv1d']>[1], s.strides[0] as number, s.padding as 'same' | 'valid', 'NWC', s.dilationRate[0] as number) as Tensor;
+        return biasActivation(y, s);
       });
     }
   }
@@ -168,9 +198,11 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
 
   tf.serialization.registerClass(BatchNormalization);
   tf.serialization.registerClass(Conv2D);
+  tf.serialization.registerClass(Conv1D);
   tf.serialization.registerClass(Dropout);
   const factories: TrainingLayerFactories = {
     batchNormalization: (args = {}) => new BatchNormalization(args),
+    conv1d: (args) => new Conv1D(args),
     conv2d: (args) => new Conv2D(args),
     dropout: (args) => new Dropout(args),
   };

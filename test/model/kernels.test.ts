@@ -171,7 +171,7 @@ test('registration replaces exactly the kernels it reports, and can put the stoc
   const stockConv = tf.getKernel('Conv2D', 'wasm').kernelFunc;
   const names = registerTrainingKernels(tf, { replaceConvolutions: true });
   const stockMatMul = tf.getKernel('BatchMatMul', 'wasm').kernelFunc;
-  assert.deepEqual(names.sort(), ['BatchMatMul', 'Cast', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', 'Tile']);
+  assert.deepEqual(names.sort(), ['BatchMatMul', 'Cast', 'Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'Equal', 'FusedConv2D', 'Identity', 'MaxPoolGrad', 'Sum', 'Tile']);
   assert.notEqual(tf.getKernel('Conv2D', 'wasm').kernelFunc, stockConv);
   assert.deepEqual(registerTrainingKernels(tf, { replaceConvolutions: false, replaceSlowKernels: false }), ['Conv2DBackpropFilter']);
   assert.equal(tf.getKernel('Conv2D', 'wasm').kernelFunc, stockConv);
@@ -228,6 +228,37 @@ test('faster BatchMatMul, Tile, MaxPoolGrad and Sum (JavaScript and SIMD) match 
   const got = await run('wasm');
   assert.equal(got.length, ref.length);
   ref.forEach((r, i) => assertClose(got[i] as Float32Array, r, `case ${i}`));
+  await initBackend('wasm');
+});
+
+test('Equal with broadcasting, and the Max gradient that uses it, match the CPU backend', async () => {
+  registerTrainingKernels(tf);
+  const run = async (backend: 'cpu' | 'wasm'): Promise<Uint8Array[]> => {
+    await tf.setBackend(backend);
+    return tf.tidy(() => {
+      const out: Uint8Array[] = [];
+      // Integers from a small range, so that equal elements occur.
+      const ints = (shape: number[], seed: number): ReturnType<typeof tf.tensor> => tf.round(tf.mul(tf.tensor(randomArray(size(shape), seed), shape), 1.5));
+      const pairs: Array<[number[], number[]]> = [
+        [[4, 6, 5], [4, 1, 5]], // global max pooling's gradient
+        [[4, 1, 5], [4, 6, 5]],
+        [[3, 4], [4]], // ranks differ
+        [[2, 1, 3], [1, 4, 1]], // both operands broadcast
+        [[5], [1]],
+      ];
+      pairs.forEach(([sa, sb], i) => out.push(tf.equal(ints(sa, 40 + i), ints(sb, 50 + i)).dataSync() as Uint8Array));
+      const x = tf.tensor3d(randomArray(4 * 25 * 8, 60), [4, 25, 8]);
+      const g = tf.tensor2d(randomArray(4 * 8, 61), [4, 8]);
+      const dx = tf.grad((t) => tf.sum(tf.mul(tf.max(t, 1), g)))(x);
+      out.push(new Uint8Array(new Float32Array(dx.dataSync()).buffer));
+      return out;
+    });
+  };
+  const ref = await run('cpu');
+  const got = await run('wasm');
+  assert.equal(got.length, ref.length);
+  ref.forEach((r, i) => assert.deepEqual(got[i], r, `case ${i}`));
+  assert.ok((ref[0] as Uint8Array).some((v) => v === 1) && (ref[0] as Uint8Array).some((v) => v === 0), 'the cases must hold equal and unequal elements');
   await initBackend('wasm');
 });
 

@@ -2,7 +2,8 @@
  * kws's BatchNormalization (src/model/training-layers.ts, kernels in src/model/kernels/batchnorm.ts)
  * against the stock tfjs-layers class: the same training-mode output, the same gradients with
  * respect to the input, gamma and beta, and the same moving averages afterwards, on the CPU and
- * WASM backends; a model that uses it saves as a standard BatchNormalization layer.
+ * WASM backends; a model that uses it saves as a standard BatchNormalization layer. kws's Conv1D
+ * (bias and ReLU in one kernel, src/model/kernels/bias-relu.ts) against the stock Conv1D likewise.
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -92,6 +93,58 @@ for (const backend of ['cpu', 'wasm'] as const) {
       for (const k of Object.keys(a) as Array<keyof Run>) {
         const d = maxRelDiff(a[k], b[k]);
         assert.ok(d < 1e-4, `${k}: relative difference ${d.toExponential(2)}`);
+      }
+      await initBackend('wasm');
+    });
+  }
+}
+
+interface ConvRun {
+  y: Float32Array;
+  dx: Float32Array;
+  dkernel: Float32Array;
+  dbias: Float32Array;
+}
+
+/** A Conv1D layer's output and d(sum(y * w)) / d(x, kernel, bias), with given weights. */
+function convStep(layer: tfLayers.Layer, shape: [number, number, number], training: boolean, seed: number): ConvRun {
+  const x = tf.tensor3d(randomArray(shape[0] * shape[1] * shape[2], seed), shape);
+  tf.dispose(layer.apply(x) as Tensor);
+  const [k, b] = layer.getWeights() as [Tensor, Tensor];
+  // A bias around 0 against outputs of about +-3: both sides of the ReLU, per channel.
+  layer.setWeights([tf.tensor(randomArray(k.size, seed + 1), k.shape), tf.tensor1d(randomArray(b.size, seed + 2, 0, 0.5))]);
+  const y = layer.apply(x, { training }) as Tensor;
+  const w = tf.tensor(randomArray(y.size, seed + 3), y.shape);
+  const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training }) as Tensor, w)) as ReturnType<typeof tf.scalar>);
+  const dx = tf.grad((xx: Tensor) => tf.sum(tf.mul(layer.apply(xx, { training }) as Tensor, w)))(x);
+  const [kName, bName] = layer.trainableWeights.map((v) => v.name) as [string, string];
+  const run: ConvRun = {
+    y: y.dataSync().slice() as Float32Array,
+    dx: dx.dataSync().slice() as Float32Array,
+    dkernel: (grads[kName] as Tensor).dataSync().slice() as Float32Array,
+    dbias: (grads[bName] as Tensor).dataSync().slice() as Float32Array,
+  };
+  tf.dispose([x, y, w, dx, ...Object.values(grads)]);
+  return run;
+}
+
+for (const backend of ['cpu', 'wasm'] as const) {
+  for (const filters of [3, 8]) {
+    test(`Conv1D with bias and ReLU matches the stock layer on ${backend}, ${filters} filters (${filters % 4 === 0 ? 'SIMD on wasm' : 'JavaScript loops'})`, async () => {
+      await initBackend(backend);
+      await tf.setBackend(backend);
+      for (const training of [true, false]) {
+        const args = { filters, kernelSize: 5, activation: 'relu' as const, padding: 'valid' as const };
+        const ours = registerTrainingLayers(tf).conv1d(args);
+        const stock = tf.layers.conv1d(args);
+        assert.notEqual(ours.constructor, stock.constructor, 'the test must compare two different classes');
+        const a = convStep(ours, [3, 40, 2], training, 5);
+        const b = convStep(stock, [3, 40, 2], training, 5);
+        assert.ok(b.y.some((v) => v === 0) && b.y.some((v) => v > 0), 'the case must reach both sides of the ReLU');
+        for (const key of Object.keys(a) as Array<keyof ConvRun>) {
+          const d = maxRelDiff(a[key], b[key]);
+          assert.ok(d < 1e-4, `${key} (training ${training}): relative difference ${d.toExponential(2)}`);
+        }
       }
       await initBackend('wasm');
     });

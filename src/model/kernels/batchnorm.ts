@@ -19,6 +19,7 @@
 import type { KernelConfig, TensorInfo, NamedAttrMap, Tensor, GradConfig } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
 import { simdKernels, type SimdKernels } from './simd';
+import { asF32, channelsOf, cpuMemory, ownKernelAvailable, pointer, registerOwnKernels, wasmMemory, type Memory, type WasmLike } from './memory';
 
 export const BN_TRAIN = 'KwsBatchNormTrain';
 export const BN_TRAIN_GRAD = 'KwsBatchNormTrainGrad';
@@ -34,57 +35,6 @@ let reducer: StatisticsReducer | null = null;
 /** Install (or remove, with null) the cross-replica sum used by both kernels. */
 export function setStatisticsReducer(r: StatisticsReducer | null): void {
   reducer = r;
-}
-
-/** How a kernel reads inputs and allocates outputs on one backend. */
-interface Memory {
-  read(t: TensorInfo): Float32Array;
-  /** Allocate every output first: on WASM an allocation can move the heap and detach older views. */
-  alloc(shapes: number[][]): { infos: TensorInfo[]; views: () => Float32Array[] };
-}
-
-interface WasmLike {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
-interface CpuLike {
-  data: { get(dataId: object): { values?: unknown } };
-  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
-}
-
-function asF32(a: unknown, what: string): Float32Array {
-  if (!(a instanceof Float32Array)) throw new Error(`${BN_TRAIN}: ${what} must be float32`);
-  return a;
-}
-
-function wasmMemory(backend: unknown): Memory {
-  const wb = backend as WasmLike;
-  return {
-    read: (t) => asF32(wb.typedArrayFromHeap(t), 'input'),
-    alloc: (shapes) => {
-      const infos = shapes.map((s) => wb.makeOutput(s, 'float32'));
-      return { infos, views: () => infos.map((i) => asF32(wb.typedArrayFromHeap(i), 'output')) };
-    },
-  };
-}
-
-function cpuMemory(backend: unknown): Memory {
-  const cb = backend as CpuLike;
-  return {
-    read: (t) => asF32(cb.data.get(t.dataId).values, 'input'),
-    alloc: (shapes) => {
-      const arrays = shapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
-      const infos = shapes.map((s, i) => cb.makeTensorInfo(s, 'float32', arrays[i] as Float32Array));
-      return { infos, views: () => arrays };
-    },
-  };
-}
-
-function channelsOf(t: TensorInfo): number {
-  const c = t.shape[t.shape.length - 1];
-  if (c === undefined || t.shape.length < 2) throw new Error(`${BN_TRAIN}: needs a channels-last input of rank >= 2, got [${t.shape.join(', ')}]`);
-  return c;
 }
 
 function reduce(sums: Float64Array): void {
@@ -139,7 +89,7 @@ function gradientCoefficients(
  * variance per channel, which it also outputs for the layer's moving averages.
  */
 function forward(mem: Memory, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, epsilon: number): TensorInfo[] {
-  const C = channelsOf(x);
+  const C = channelsOf(x, BN_TRAIN);
   const { infos, views } = mem.alloc([x.shape.slice(), [C], [C]]);
   const [y, meanOut, varOut] = views() as [Float32Array, Float32Array, Float32Array];
   const xv = mem.read(x);
@@ -174,7 +124,7 @@ function forward(mem: Memory, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo
  * the threads' parameter gradients are added up after the step.
  */
 function backward(mem: Memory, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo, mean: TensorInfo, variance: TensorInfo, epsilon: number): TensorInfo[] {
-  const C = channelsOf(x);
+  const C = channelsOf(x, BN_TRAIN);
   const { infos, views } = mem.alloc([x.shape.slice(), [C], [C]]);
   const [dx, dgammaOut, dbetaOut] = views() as [Float32Array, Float32Array, Float32Array];
   const g = mem.read(dy);
@@ -232,12 +182,8 @@ function withScratch<T>(simd: SimdKernels, C: number, body: (sumsPtr: number, ve
   }
 }
 
-function pointer(backend: WasmLike, t: TensorInfo): number {
-  return backend.typedArrayFromHeap(t).byteOffset;
-}
-
 function forwardSimd(simd: SimdKernels, wb: WasmLike, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, epsilon: number): TensorInfo[] {
-  const C = channelsOf(x);
+  const C = channelsOf(x, BN_TRAIN);
   const rows = x.shape.reduce((a, b) => a * b, 1) / C;
   const infos = [wb.makeOutput(x.shape.slice(), 'float32'), wb.makeOutput([C], 'float32'), wb.makeOutput([C], 'float32')];
   return withScratch(simd, C, (sumsPtr, vecPtr, sumsView, vec) => {
@@ -255,7 +201,7 @@ function forwardSimd(simd: SimdKernels, wb: WasmLike, x: TensorInfo, gamma: Tens
 }
 
 function backwardSimd(simd: SimdKernels, wb: WasmLike, dy: TensorInfo, x: TensorInfo, gamma: TensorInfo, mean: TensorInfo, variance: TensorInfo, epsilon: number): TensorInfo[] {
-  const C = channelsOf(x);
+  const C = channelsOf(x, BN_TRAIN);
   const rows = x.shape.reduce((a, b) => a * b, 1) / C;
   const infos = [wb.makeOutput(x.shape.slice(), 'float32'), wb.makeOutput([C], 'float32'), wb.makeOutput([C], 'float32')];
   return withScratch(simd, C, (sumsPtr, vecPtr, sumsView, vec) => {
@@ -276,7 +222,7 @@ function backwardSimd(simd: SimdKernels, wb: WasmLike, dy: TensorInfo, x: Tensor
 
 function kernelsFor(backendName: 'wasm' | 'cpu', memory: (backend: unknown) => Memory): KernelConfig[] {
   // The SIMD kernels need whole vectors of 4 channels; the JavaScript loops take any count.
-  const simdFor = (backend: unknown, x: TensorInfo): SimdKernels | null => (backendName === 'wasm' && channelsOf(x) % 4 === 0 ? simdKernels(backend) : null);
+  const simdFor = (backend: unknown, x: TensorInfo): SimdKernels | null => (backendName === 'wasm' && channelsOf(x, BN_TRAIN) % 4 === 0 ? simdKernels(backend) : null);
   return [
     {
       kernelName: BN_TRAIN,
@@ -323,14 +269,10 @@ let gradEngine: ReturnType<TF['engine']> | null = null;
 /** Register both kernels for the WASM and CPU backends, and the forward kernel's gradient (idempotent). */
 export function registerBatchNormKernels(tf: TF): void {
   gradEngine = tf.engine();
-  for (const k of [...kernelsFor('wasm', wasmMemory), ...kernelsFor('cpu', cpuMemory)]) {
-    if (!tf.getKernelsForBackend(k.backendName).some((r) => r.kernelName === k.kernelName)) tf.registerKernel(k);
-  }
-  if (!tf.getGradient(BN_TRAIN)) tf.registerGradient(gradient);
+  registerOwnKernels(tf, [...kernelsFor('wasm', wasmMemory), ...kernelsFor('cpu', cpuMemory)], gradient);
 }
 
 /** Whether the fused kernels can run on the active backend (not on tfjs-node, which has its own). */
 export function batchNormKernelsAvailable(tf: TF): boolean {
-  const name = tf.getBackend();
-  return (name === 'wasm' || name === 'cpu') && tf.getKernel(BN_TRAIN, name) !== undefined;
+  return ownKernelAvailable(tf, BN_TRAIN);
 }

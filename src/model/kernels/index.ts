@@ -13,16 +13,16 @@
 import type { KernelConfig, TensorInfo, NamedAttrMap } from '@tensorflow/tfjs';
 import type { TF } from '../backend';
 import { conv2dForwardWasm, setStockConv2D, wasmConvKernels, type WasmBackendLike } from './wasm_conv';
-import { batchMatMulKernel, tileKernel, maxPoolGradKernel, sumKernel, identityKernel, castKernel } from './wasm_misc';
+import { batchMatMulKernel, tileKernel, maxPoolGradKernel, sumKernel, identityKernel, castKernel, equalKernel } from './wasm_misc';
 
 export interface TrainingKernelOptions {
   /** Replace the stock forward/backprop-input convolutions too (default true: faster, see docs/backends.md). */
   replaceConvolutions?: boolean;
-  /** Replace the slow stock BatchMatMul (transposed operands), Tile, MaxPoolGrad and Sum (default true). */
+  /** Replace the slow stock BatchMatMul (transposed operands), Tile, MaxPoolGrad, Sum and broadcasting Equal (default true). */
   replaceSlowKernels?: boolean;
 }
 
-const SLOW_KERNELS = ['BatchMatMul', 'Tile', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast'] as const;
+const SLOW_KERNELS = ['BatchMatMul', 'Tile', 'MaxPoolGrad', 'Sum', 'Identity', 'Cast', 'Equal'] as const;
 
 const stock = new Map<string, KernelConfig>();
 /** Kernel functions kws registered, so they are never mistaken for stock ones. */
@@ -148,6 +148,7 @@ export function registerTrainingKernels(tf: TF, opts: TrainingKernelOptions = {}
     replace(tf, sumKernel(tf, stockKernel(tf, 'Sum')));
     replace(tf, identityKernel(stockKernel(tf, 'Identity')));
     replace(tf, castKernel(stockKernel(tf, 'Cast')));
+    replace(tf, equalKernel(tf, stockKernel(tf, 'Equal')));
     names.push(...SLOW_KERNELS);
   } else {
     for (const name of SLOW_KERNELS) restore(tf, name);

@@ -34,6 +34,8 @@ export interface SimdKernels {
   bnGradSums(dy: number, x: number, mean: number, rows: number, C: number, sums: number): void;
   bnGradDx(dy: number, x: number, dx: number, rows: number, C: number, mean: number, k1: number, k2: number, k3: number): void;
   sumRows(x: number, rows: number, C: number, sums: number): void;
+  biasRelu(x: number, bias: number, y: number, rows: number, C: number, relu: number): void;
+  reluGradSums(dy: number, y: number, dx: number, rows: number, C: number, sums: number): void;
   /** `count` runs of `len` bytes, from src + i * srcStep to dst + i * dstStep (byte addresses). */
   copyRuns(dst: number, src: number, count: number, len: number, dstStep: number, srcStep: number): void;
   maxPoolGrad(
@@ -83,6 +85,8 @@ export function simdKernels(backend: unknown): SimdKernels | null {
         bnGradSums: exports.bnGradSums,
         bnGradDx: exports.bnGradDx,
         sumRows: exports.sumRows,
+        biasRelu: exports.biasRelu,
+        reluGradSums: exports.reluGradSums,
         copyRuns: exports.copyRuns,
         maxPoolGrad: exports.maxPoolGrad,
         // 8-byte aligned (Emscripten's malloc): enough for the f64 sums; v128 loads need none.

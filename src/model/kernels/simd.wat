@@ -144,6 +144,54 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rowLoop))))
 
+  ;; y[r, c] = x[r, c] + bias[c], then max(0, y) when relu is non-zero: a convolution's bias and
+  ;; ReLU in one pass over its output, where tfjs-layers makes two (Add with a broadcast bias, Relu).
+  (func (export "biasRelu") (param $x i32) (param $bias i32) (param $y i32) (param $rows i32) (param $C i32) (param $relu i32)
+    (local $r i32) (local $c i32) (local $v v128) (local $zero v128)
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (block $cDone
+          (loop $cLoop
+            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+            (local.set $v (f32x4.add (v128.load (local.get $x)) (v128.load (i32.add (local.get $bias) (i32.shl (local.get $c) (i32.const 2))))))
+            (if (local.get $relu) (then (local.set $v (f32x4.max (local.get $v) (local.get $zero)))))
+            (v128.store (local.get $y) (local.get $v))
+            (local.set $x (i32.add (local.get $x) (i32.const 16)))
+            (local.set $y (i32.add (local.get $y) (i32.const 16)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $cLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
+  ;; The gradient of biasRelu with relu on, from its output y: dx[r, c] = dy[r, c] where y[r, c] > 0,
+  ;; else 0, and sums[c] += dx[r, c] (the bias gradient; sums: f64[C]). One pass where the stock
+  ;; gradients make three (Step, Mul, then Sum for the bias).
+  (func (export "reluGradSums") (param $dy i32) (param $y i32) (param $dx i32) (param $rows i32) (param $C i32) (param $sums i32)
+    (local $r i32) (local $c i32) (local $v v128) (local $s i32) (local $zero v128)
+    (block $rowsDone
+      (loop $rowLoop
+        (br_if $rowsDone (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (local.set $s (local.get $sums))
+        (block $cDone
+          (loop $cLoop
+            (br_if $cDone (i32.ge_u (local.get $c) (local.get $C)))
+            (local.set $v (v128.and (v128.load (local.get $dy)) (f32x4.gt (v128.load (local.get $y)) (local.get $zero))))
+            (v128.store (local.get $dx) (local.get $v))
+            (v128.store (local.get $s) (f64x2.add (v128.load (local.get $s)) (f64x2.promote_low_f32x4 (local.get $v))))
+            (v128.store offset=16 (local.get $s)
+              (f64x2.add (v128.load offset=16 (local.get $s)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+            (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+            (local.set $y (i32.add (local.get $y) (i32.const 16)))
+            (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+            (local.set $s (i32.add (local.get $s) (i32.const 32)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $cLoop)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rowLoop))))
+
   ;; Max-pooling gradient, NHWC: each window's dy goes to the first maximum of its input (row-major
   ;; order within the window, as the CPU backend picks it), four channels at a time. dx is zeroed by
   ;; the caller; overlapping windows add up.

@@ -9,6 +9,9 @@
  *   tiles a [1,1,1,C] vector to the whole activation. Block copies are far faster.
  * - MaxPoolGrad: a direct scatter of dy to each window's arg-max.
  * - Sum over leading axes (bias gradients): the stock kernel first transposes the whole tensor.
+ * - Equal with broadcasting: the gradient of Max (global max pooling) compares the input with the
+ *   broadcast maxima; the stock kernel computes each element's indices generically, 18x slower than
+ *   without broadcasting (233 ms against 13 ms for [100, 250, 128] against [100, 1, 128]).
  *
  * Owner: model core.
  */
@@ -263,4 +266,60 @@ interface RefCounted {
 function shareData(backend: RefCounted, x: TensorInfo): TensorInfo {
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+}
+
+/**
+ * Equal between float32 tensors whose shapes broadcast: rows of the last axis at a time, each
+ * operand's offset kept per axis, so no element's indices are recomputed.
+ */
+export function equalKernel(tf: TF, stock: KernelConfig): KernelConfig {
+  return {
+    kernelName: 'Equal',
+    backendName: 'wasm',
+    kernelFunc: (params) => {
+      const { a, b } = params.inputs as { a: TensorInfo; b: TensorInfo };
+      const sameShape = a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]);
+      if (a.dtype !== 'float32' || b.dtype !== 'float32' || sameShape) return stock.kernelFunc(params);
+      const outShape = tf.backend_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const rank = outShape.length;
+      if (rank === 0) return stock.kernelFunc(params);
+      const wb = params.backend as WasmBackendLike;
+      const out = wb.makeOutput(outShape, 'bool');
+      const o = wb.typedArrayFromHeap(out);
+      const av = f32(wb, a);
+      const bv = f32(wb, b);
+      // Element strides per output axis, 0 along axes an operand broadcasts.
+      const stridesOf = (shape: number[]): number[] => {
+        const padded = [...new Array<number>(rank - shape.length).fill(1), ...shape];
+        const strides = new Array<number>(rank).fill(0);
+        let step = 1;
+        for (let i = rank - 1; i >= 0; i--) {
+          strides[i] = padded[i] === 1 ? 0 : step;
+          step *= padded[i] as number;
+        }
+        return strides;
+      };
+      const sa = stridesOf(a.shape);
+      const sb = stridesOf(b.shape);
+      const inner = outShape[rank - 1] as number;
+      const ia = sa[rank - 1] as number;
+      const ib = sb[rank - 1] as number;
+      const index = new Array<number>(rank).fill(0);
+      let pa = 0;
+      let pb = 0;
+      for (let p = 0; p < o.length; p += inner) {
+        for (let j = 0; j < inner; j++) o[p + j] = av[pa + j * ia] === bv[pb + j * ib] ? 1 : 0;
+        // Advance the outer axes like an odometer.
+        for (let ax = rank - 2; ax >= 0; ax--) {
+          pa += sa[ax] as number;
+          pb += sb[ax] as number;
+          if (++(index[ax] as number) < (outShape[ax] as number)) break;
+          index[ax] = 0;
+          pa -= (sa[ax] as number) * (outShape[ax] as number);
+          pb -= (sb[ax] as number) * (outShape[ax] as number);
+        }
+      }
+      return out;
+    },
+  };
 }
