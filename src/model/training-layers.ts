@@ -145,20 +145,24 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
     }
   }
 
+  /** activation(conv(x) + bias) on kws's path when `use` holds and the layout is standard; else null (the stock call). */
+  const fasterConv = (s: ConvState, inputs: Tensor | Tensor[], use: boolean, conv: (x: Tensor) => Tensor): Tensor | null => {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const standard = s.dataFormat === 'channelsLast' && (s.padding === 'same' || s.padding === 'valid');
+    if (!use || !standard || !x) return null;
+    return tf.tidy(() => biasActivation(conv(x), s));
+  };
+
   const StockConv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as LayerCtor<Conv2DArgs>;
 
   class Conv2D extends StockConv2D {
     static className = 'Conv2D';
 
     override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const s = this as unknown as ConvState;
-      const plain = kwargs['training'] === true && x !== undefined && s.rank === 2 && s.dataFormat === 'channelsLast' && (s.padding === 'same' || s.padding === 'valid');
-      if (!plain || !x) return super.call(inputs, kwargs);
-      return tf.tidy(() => {
-        const y = tf.conv2d(x as Parameters<TF['conv2d']>[0], s.kernel.read() as Parameters<TF['conv2d']>[1], s.strides as [number, number], s.padding as 'same' | 'valid', 'NHWC', s.dilationRate as [number, number]) as Tensor;
-        return biasActivation(y, s);
-      });
+      const conv = (x: Tensor): Tensor =>
+        tf.conv2d(x as Parameters<TF['conv2d']>[0], s.kernel.read() as Parameters<TF['conv2d']>[1], s.strides as [number, number], s.padding as 'same' | 'valid', 'NHWC', s.dilationRate as [number, number]);
+      return fasterConv(s, inputs, kwargs['training'] === true && s.rank === 2, conv) ?? super.call(inputs, kwargs);
     }
   }
 
@@ -168,14 +172,11 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
     static className = 'Conv1D';
 
     override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
       const s = this as unknown as ConvState;
-      const fused = x !== undefined && s.rank === 1 && s.dataFormat === 'channelsLast' && (s.padding === 'same' || s.padding === 'valid') && s.bias !== null && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf);
-      if (!fused || !x) return super.call(inputs, kwargs);
-      return tf.tidy(() => {
-        const y = tf.conv1d(x as Parameters<TF['conv1d']>[0], s.kernel.read() as Parameters<TF['conv1d']>[1], s.strides[0] as number, s.padding as 'same' | 'valid', 'NWC', s.dilationRate[0] as number) as Tensor;
-        return biasActivation(y, s);
-      });
+      const fused = s.rank === 1 && s.bias !== null && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf);
+      const conv = (x: Tensor): Tensor =>
+        tf.conv1d(x as Parameters<TF['conv1d']>[0], s.kernel.read() as Parameters<TF['conv1d']>[1], s.strides[0] as number, s.padding as 'same' | 'valid', 'NWC', s.dilationRate[0] as number);
+      return fasterConv(s, inputs, fused, conv) ?? super.call(inputs, kwargs);
     }
   }
 
