@@ -4,9 +4,12 @@
  * The stock WASM backend (4.22) lacks Conv2DBackpropFilter, so training any convolutional model on it
  * throws; and its convolutions are slow for kws's shapes. registerTrainingKernels() adds the missing
  * kernel and (unless told not to) replaces Conv2D, FusedConv2D and Conv2DBackpropInput with
- * im2col + GEMM versions (see wasm_conv.ts and docs/backends.md for the measurements behind this).
- * Every other kernel training needs (MaxPoolGrad, FusedBatchNorm, Adam's element-wise ops, softmax,
- * dropout, Conv1D via Conv2D, global pooling via Max) already exists in the WASM backend.
+ * im2col + GEMM versions (see wasm_conv.ts and docs/backends.md for the measurements behind this),
+ * and stock kernels that are slow on training's shapes with faster ones (wasm_misc.ts). Every other
+ * kernel training needs (FusedBatchNorm, Adam's element-wise ops, softmax, dropout, Conv1D via
+ * Conv2D, global pooling via Max) already exists in the WASM backend. kws's own fused kernels for
+ * batch norm and a convolution's bias and ReLU (batchnorm.ts, bias-relu.ts) are registered by the
+ * layers that use them (training-layers.ts).
  *
  * Owner: model core.
  */
