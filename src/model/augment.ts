@@ -39,6 +39,13 @@ export interface MaskOptions {
   /** Masks across feature rows (mel bands or coefficients), each up to maxRowWidth rows. */
   rowMasks: number;
   maxRowWidth: number;
+  /**
+   * Shift every row of an example by the same random -maxRowShift..+maxRowShift rows (edge rows
+   * repeated), before the masks: on mel bands, a cheap vocal-tract-length perturbation (formants
+   * of a longer or shorter vocal tract sit a few bands lower or higher). 0 or absent: off, and no
+   * random draw for it, so recipes without it keep their exact draws. Meaningless on MFCC rows.
+   */
+  maxRowShift?: number;
 }
 
 export function defaultAugmentOptions(sampleRate: number): AugmentOptions {
@@ -81,15 +88,28 @@ export function speedPerturb(clip: Float32Array, factor: number): Float32Array {
 
 /**
  * SpecAugment (Park et al. 2019) without time warping: zero `timeMasks` random runs of frames and
- * `rowMasks` random runs of rows in each normalised example, in place. `x` holds `count` examples
+ * `rowMasks` random runs of rows in each normalised example, in place, after shifting its rows by a
+ * random amount when `maxRowShift` is set. `x` holds `count` examples
  * of rows x frames values, row-major ([row][frame], the FeatureExtractor layout). Zero is the
  * training mean after normalisation, so a mask looks like "average speech here", not silence.
  */
 export function maskFeatures(x: Float32Array, count: number, rows: number, frames: number, opts: MaskOptions, rng: Rng): void {
   const size = rows * frames;
   if (x.length < count * size) throw new RangeError(`maskFeatures: ${x.length} values cannot hold ${count} x ${rows} x ${frames}`);
+  const maxShift = opts.maxRowShift ?? 0;
+  const original = maxShift > 0 ? new Float32Array(size) : null;
   for (let e = 0; e < count; e++) {
     const base = e * size;
+    if (original) {
+      const shift = rng.int(2 * maxShift + 1) - maxShift;
+      if (shift !== 0) {
+        original.set(x.subarray(base, base + size));
+        for (let r = 0; r < rows; r++) {
+          const from = Math.min(rows - 1, Math.max(0, r - shift));
+          x.set(original.subarray(from * frames, (from + 1) * frames), base + r * frames);
+        }
+      }
+    }
     for (let m = 0; m < opts.timeMasks; m++) {
       const w = rng.int(Math.min(opts.maxTimeWidth, frames) + 1);
       const t0 = rng.int(frames - w + 1);

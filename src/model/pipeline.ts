@@ -279,6 +279,7 @@ export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | nul
   parts.push(`noise p ${a.noiseProbability} at ${a.snrDb[0]}..${a.snrDb[1]} dB SNR`);
   if (a.interference > 0) parts.push(`${Math.round(a.interference * 100)} % of it synthetic (babble, tones, clatter, swells)`);
   if (masks) parts.push(`SpecAugment ${masks.timeMasks}x<=${masks.maxTimeWidth} frames, ${masks.rowMasks}x<=${masks.maxRowWidth} rows`);
+  if (masks?.maxRowShift) parts.push(`rows shifted by up to +-${masks.maxRowShift}`);
   if (reversedNegatives > 0) parts.push(`${reversedNegatives} reversed-speech clips per epoch as _unknown_`);
   return parts.join(', ');
 }

@@ -132,3 +132,31 @@ test('maskFeatures zeroes whole frames and whole rows within the widths, per exa
   maskFeatures(y, count, rows, frames, { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 3 }, createRng(4));
   assert.deepEqual(y, x);
 });
+
+test('maskFeatures with maxRowShift moves every row of an example by one amount within the limit, repeating the edge rows', async () => {
+  const { maskFeatures } = await import('../../src/model/augment.js');
+  const rows = 10;
+  const frames = 7;
+  const count = 60;
+  // Row r of every example holds r + 1 in every frame, so a row's value says where it came from.
+  const x = new Float32Array(count * rows * frames);
+  for (let e = 0; e < count; e++) for (let r = 0; r < rows; r++) x.fill(r + 1, (e * rows + r) * frames, (e * rows + r + 1) * frames);
+  maskFeatures(x, count, rows, frames, { timeMasks: 0, maxTimeWidth: 0, rowMasks: 0, maxRowWidth: 0, maxRowShift: 2 }, createRng(8));
+  const shifts = new Set<number>();
+  for (let e = 0; e < count; e++) {
+    const row = (r: number): number[] => Array.from(x.subarray((e * rows + r) * frames, (e * rows + r + 1) * frames));
+    for (let r = 0; r < rows; r++) assert.ok(row(r).every((v) => v === (row(r)[0] as number)), `example ${e}: row ${r} is one source row`);
+    // The middle row tells the shift; every row follows it, clamped at the edges.
+    const shift = 5 - ((row(5)[0] as number) - 1);
+    assert.ok(Math.abs(shift) <= 2, `example ${e}: shift ${shift}`);
+    for (let r = 0; r < rows; r++) assert.equal(row(r)[0], Math.min(rows - 1, Math.max(0, r - shift)) + 1, `example ${e}, row ${r}, shift ${shift}`);
+    shifts.add(shift);
+  }
+  assert.deepEqual([...shifts].sort((p, q) => p - q), [-2, -1, 0, 1, 2], 'every shift in -2..2 is drawn');
+  // Without the option, no draw is spent on it: the masks of a recipe without the shift stay the same.
+  const a = new Float32Array(4 * rows * frames).fill(1);
+  const b = new Float32Array(4 * rows * frames).fill(1);
+  maskFeatures(a, 4, rows, frames, { timeMasks: 1, maxTimeWidth: 3, rowMasks: 1, maxRowWidth: 2 }, createRng(9));
+  maskFeatures(b, 4, rows, frames, { timeMasks: 1, maxTimeWidth: 3, rowMasks: 1, maxRowWidth: 2, maxRowShift: 0 }, createRng(9));
+  assert.deepEqual(a, b);
+});
