@@ -1,10 +1,10 @@
 /**
- * A convolution's bias and ReLU as one kernel each way, for training on the WASM and CPU backends.
+ * A convolution's bias and ReLU as one kernel each way, on the WASM and CPU backends.
  *
  * tfjs-layers' Conv1D adds its bias with a broadcasting Add and then applies ReLU: two passes over
  * the convolution's output forwards, and three backwards (Step, Mul, and a Sum for the bias
- * gradient). On the notebooks' raw model those outputs are 16,376 x 16 floats per clip, and the five
- * passes were about a fifth of a training step on WASM (profiled: docs/backends.md). Here the forward
+ * gradient). On the notebooks' raw model those outputs are 16,376 x 16 floats per clip, and those
+ * passes were about 15 % of its profiled training run on WASM (docs/backends.md). Here the forward
  * pass is y = max(0, x + bias) and the backward pass computes dx = dy * (y > 0) and the bias
  * gradient together, from the saved output.
  *
