@@ -104,11 +104,12 @@ const SEED_EPOCHS: Record<ModelType, number> = { mfcc: 8, spectrogram: 12, raw: 
 
 /**
  * SpecAugment per type: one time mask of up to 5 frames (100 ms at the 20 ms hop) and one mask
- * over up to 15 % of the rows (3 of 20 MFCC coefficients, 6 of 40 mel bands). The spectrogram
- * model's mel bands are also shifted by up to 2 either way: on three speaker-disjoint splits
- * +2 / +5 / +2 clips, level on voices and noise the dataset lacks (docs/training.md). Raw audio has no
- * rows to mask before the model: the raw model applies the spectrogram masks itself, after its
- * front end (a KwsSpecAugment layer, active only while training), without the shift.
+ * over up to 15 % of the rows (3 of 20 MFCC coefficients, 6 of 40 mel bands). The log-mel
+ * models' bands are also shifted by up to 2 either way (docs/training.md): on three
+ * speaker-disjoint splits spectrogram +2 / +5 / +2 clips and level on voices and noise the dataset
+ * lacks; raw +0 / +4 / +3 clips and +47 clips of 3,360 on those. Raw audio has no rows to mask
+ * before the model: the raw model applies the spectrogram's masks and shift itself, after its
+ * front end (a KwsSpecAugment layer, active only while training).
  */
 const MASKS: Record<ModelType, MaskOptions | null> = {
   mfcc: { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 3 },
@@ -275,6 +276,7 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
         name: named('spec_augment'),
         maxFrames: masking ? (MASKS.spectrogram?.maxTimeWidth ?? 0) : 0,
         maxBands: masking ? (MASKS.spectrogram?.maxRowWidth ?? 0) : 0,
+        maxShift: masking ? (MASKS.spectrogram?.maxRowShift ?? 0) : 0,
         seed: seed + 2,
       }),
     );

@@ -33,6 +33,8 @@ export interface SpecAugmentConfig {
   maxFrames: number;
   /** Largest run of bands zeroed per example (one run). */
   maxBands: number;
+  /** Largest shift of all bands either way per example, before the masks (augment.ts's maxRowShift); default 0. */
+  maxShift?: number;
   seed: number;
 }
 
@@ -91,12 +93,14 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
     static className = 'KwsSpecAugment';
     readonly maxFrames: number;
     readonly maxBands: number;
+    readonly maxShift: number;
     readonly seed: number;
     private readonly rng: Rng;
     constructor(config: SpecAugmentConfig) {
       super(config);
       this.maxFrames = config.maxFrames;
       this.maxBands = config.maxBands;
+      this.maxShift = config.maxShift ?? 0;
       this.seed = config.seed;
       this.rng = createRng(streamSeed(config.seed));
     }
@@ -108,7 +112,13 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
       if (kwargs['training'] !== true) return x;
       const [batch, frames, bands] = x.shape as [number, number, number];
       const mask = new Float32Array(batch * frames * bands).fill(1);
+      // The shift as a product with a 0/1 matrix per example, whose gradient the backends have.
+      const shifts = this.maxShift > 0 ? new Float32Array(batch * bands * bands) : null;
       for (let e = 0; e < batch; e++) {
+        if (shifts) {
+          const shift = this.rng.int(2 * this.maxShift + 1) - this.maxShift;
+          for (let b = 0; b < bands; b++) shifts[(e * bands + Math.min(bands - 1, Math.max(0, b - shift))) * bands + b] = 1;
+        }
         const w = this.rng.int(Math.min(this.maxFrames, frames) + 1);
         const t0 = this.rng.int(frames - w + 1);
         mask.fill(0, (e * frames + t0) * bands, (e * frames + t0 + w) * bands);
@@ -116,10 +126,14 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
         const b0 = this.rng.int(bands - h + 1);
         for (let t = 0; t < frames; t++) mask.fill(0, (e * frames + t) * bands + b0, (e * frames + t) * bands + b0 + h);
       }
-      return tf.tidy(() => tf.mul(x, tf.tensor3d(mask, [batch, frames, bands])));
+      return tf.tidy(() => {
+        const shifted = shifts ? tf.matMul(x, tf.tensor3d(shifts, [batch, bands, bands])) : x;
+        return tf.mul(shifted, tf.tensor3d(mask, [batch, frames, bands]));
+      });
     }
     override getConfig(): ReturnType<tfLayers.Layer['getConfig']> {
-      return { ...super.getConfig(), maxFrames: this.maxFrames, maxBands: this.maxBands, seed: this.seed };
+      // maxShift only when set, so the models saved before it existed keep their exact topology.
+      return { ...super.getConfig(), maxFrames: this.maxFrames, maxBands: this.maxBands, ...(this.maxShift > 0 ? { maxShift: this.maxShift } : {}), seed: this.seed };
     }
   }
 

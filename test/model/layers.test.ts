@@ -40,3 +40,27 @@ test('SpecAugment zeroes one run of frames and one of bands per example while tr
   }
   assert.ok(masked >= 12, `only ${masked} of 16 examples masked`);
 });
+
+test('SpecAugment with maxShift moves all bands of an example by one amount within the limit, and passes the gradient back', () => {
+  const layer = registerKwsLayers(tf).specAugment({ maxFrames: 0, maxBands: 0, maxShift: 2, seed: 5 });
+  const bands = 9;
+  // Band b holds b + 1 in every frame, so a band's value says where it came from.
+  const x = tf.tensor3d(Array.from({ length: 20 * 4 * bands }, (_, i) => (i % bands) + 1), [20, 4, bands]);
+  const y = (layer.apply(x, { training: true }) as typeof x).arraySync();
+  const shifts = new Set<number>();
+  for (const example of y) {
+    const shift = 4 - (((example[0] as number[])[4] as number) - 1);
+    assert.ok(Math.abs(shift) <= 2, `shift ${shift}`);
+    for (const frame of example) frame.forEach((v, b) => assert.equal(v, Math.min(bands - 1, Math.max(0, b - shift)) + 1, `band ${b}, shift ${shift}`));
+    shifts.add(shift);
+  }
+  assert.ok(shifts.size >= 4, `shifts drawn: ${[...shifts].join(', ')}`);
+  // d(sum y)/dx counts the output bands each input band feeds; each output band has one source.
+  const g = tf.grad((t) => tf.sum(layer.apply(t, { training: true }) as typeof t))(x).arraySync() as number[][][];
+  for (const example of g) {
+    const total = (example[0] as number[]).reduce((p, q) => p + q, 0);
+    assert.equal(total, bands, 'every output band comes from one input band');
+  }
+  assert.equal(layer.getConfig()['maxShift'], 2);
+  assert.equal(registerKwsLayers(tf).specAugment({ maxFrames: 1, maxBands: 1, seed: 5 }).getConfig()['maxShift'], undefined, 'older configs stay as they were');
+});
