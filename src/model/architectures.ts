@@ -54,6 +54,8 @@ export interface ArchDefaults {
   augmentation: AugmentOptions;
   /** SpecAugment masks on the normalised features while augmenting, or null. */
   masks: MaskOptions | null;
+  /** What the network itself does to its input while training (the raw default's masks), for the log. */
+  inNetworkAugmentation?: string;
   /** Label smoothing epsilon. */
   labelSmoothing: number;
   /** Extra _unknown_ examples of reversed speech per epoch, as a fraction of the _unknown_ training clips. */
@@ -159,6 +161,7 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
     featureSpec,
     augmentation,
     masks: MASKS[type],
+    ...(type === 'raw' ? { inNetworkAugmentation: describeInNetworkMasks(MASKS.spectrogram) } : {}),
     labelSmoothing: 0,
     // Off by default: 0.5 gained 0.8 points of clip accuracy on three speaker-disjoint mfcc splits
     // but cost 5 points of keyword recall in a stream of unseen voices (docs/training.md).
@@ -170,6 +173,12 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
         ? 'a log-mel front end inside the network (Fourier convolution, power, mel, log) and the small batch-normalised CNN, on raw 1 s audio'
         : `a small batch-normalised CNN with global pooling on 40-band ${kind} features`,
   };
+}
+
+/** The raw default's in-network SpecAugment (the spectrogram's masks and shift), in words. */
+function describeInNetworkMasks(m: MaskOptions | null): string {
+  if (!m) return 'no in-network masks';
+  return `in the network after its front end: SpecAugment 1x<=${m.maxTimeWidth} frames, 1x<=${m.maxRowWidth} bands, bands shifted by up to +-${m.maxRowShift ?? 0}`;
 }
 
 type Layer = tfLayers.Layer;

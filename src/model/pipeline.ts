@@ -133,6 +133,8 @@ export interface ArchDefaultsLike {
   augmentation?: AugmentOptions;
   /** SpecAugment masks on normalised features while augmenting (default: none). */
   masks?: MaskOptions | null;
+  /** Augmentation the model itself applies while training, for the log line (default: none). */
+  inNetworkAugmentation?: string;
   /** Label smoothing for the default architectures (default 0). */
   labelSmoothing?: number;
   /** Extra _unknown_ examples made of time-reversed speech, as a fraction of the _unknown_ training clips (default 0). */
@@ -460,7 +462,8 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
     };
     // Without background recordings every noisy clip gets the bank's noise.
     syntheticShare = bank.length === 0 ? 0 : noise.length === 0 ? 1 : aopts.interference;
-    augmentationSummary = `${describeAugmentation({ ...aopts, interference: syntheticShare }, masks, spec.sampleRate, negativeCount)}, recorded noise from ${source}`;
+    const inNetwork = defaults.inNetworkAugmentation ? `; ${defaults.inNetworkAugmentation}` : '';
+    augmentationSummary = `${describeAugmentation({ ...aopts, interference: syntheticShare }, masks, spec.sampleRate, negativeCount)}, recorded noise from ${source}${inNetwork}`;
     log(opts.quiet, `augmentation: ${augmentationSummary}`);
   } else log(opts.quiet, 'augmentation: off');
 

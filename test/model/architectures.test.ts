@@ -162,6 +162,12 @@ test('default augmentation: speed on, SpecAugment on the spectral types, none fo
   }
   assert.equal(archDefaults('mfcc', 'default').masks?.maxRowWidth, 3);
   assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowWidth, 6);
+  // The log-mel models shift their bands; MFCC rows are not bands, so mfcc does not.
+  assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowShift, 2);
+  assert.equal(archDefaults('mfcc', 'default').masks?.maxRowShift ?? 0, 0);
+  // The raw model does it inside the network, and the log line says so.
+  assert.match(archDefaults('raw', 'default').inNetworkAugmentation ?? '', /1x<=5 frames, 1x<=6 bands, bands shifted by up to \+-2/);
+  assert.equal(archDefaults('mfcc', 'default').inNetworkAugmentation, undefined);
 });
 
 test('the default raw model keeps its front end fixed: only the CNN and normalisations train', () => {
@@ -212,4 +218,20 @@ test('the default raw model starts out computing the log-mel features the spectr
 test('bad options are refused with a clear message', () => {
   assert.throws(() => buildModel(tf, { type: 'mfcc', arch: 'seed', inputShape: [40, 33, 1], numClasses: 1 }), /at least 2 classes/);
   assert.throws(() => buildModel(tf, { type: 'raw', arch: 'seed', inputShape: [40, 33, 1], numClasses: 3 }), /rank 2/);
+});
+
+test('the raw default masks and shifts its bands inside the network, and does neither with --no-augment', () => {
+  const inputShape = modelInputShape(defaultSpec('raw'));
+  const configOf = (trainingMasks: boolean): Record<string, unknown> => {
+    const model = buildModel(tf, { type: 'raw', arch: 'default', inputShape, numClasses: 3, trainingMasks });
+    const layer = model.layers.find((l) => l.getClassName() === 'KwsSpecAugment');
+    assert.ok(layer, 'the raw default has a KwsSpecAugment layer');
+    const config = layer.getConfig() as Record<string, unknown>;
+    model.dispose();
+    return config;
+  };
+  const on = configOf(true);
+  assert.deepEqual([on['maxFrames'], on['maxBands'], on['maxShift']], [5, 6, 2]);
+  const off = configOf(false);
+  assert.deepEqual([off['maxFrames'], off['maxBands'], off['maxShift']], [0, 0, undefined]);
 });
