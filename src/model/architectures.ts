@@ -19,7 +19,7 @@ import { seedSpec, type FeatureKind, type FeatureSpec } from '../features/spec';
 import { melFilterbankDense } from '../features/filters';
 import { registerKwsLayers } from './layers';
 import { registerTrainingLayers } from './training-layers';
-import { defaultAugmentOptions, type AugmentOptions, type MaskOptions } from './augment';
+import { defaultAugmentOptions, describeMasks, type AugmentOptions, type MaskOptions } from './augment';
 
 export interface BuildOptions {
   type: ModelType;
@@ -177,8 +177,7 @@ export function archDefaults(type: ModelType, arch: ArchName): ArchDefaults {
 
 /** The raw default's in-network SpecAugment (the spectrogram's masks and shift), in words. */
 function describeInNetworkMasks(m: MaskOptions | null): string {
-  if (!m) return 'no in-network masks';
-  return `in the network after its front end: SpecAugment 1x<=${m.maxTimeWidth} frames, 1x<=${m.maxRowWidth} bands, bands shifted by up to +-${m.maxRowShift ?? 0}`;
+  return m ? `in the network after its front end: ${describeMasks(m, 'bands')}` : 'no in-network masks';
 }
 
 type Layer = tfLayers.Layer;

@@ -87,6 +87,25 @@ export function speedPerturb(clip: Float32Array, factor: number): Float32Array {
 }
 
 /**
+ * A random shift of -max..+max rows (one draw), for maskFeatures and the raw model's in-network
+ * SpecAugment layer alike.
+ */
+export function drawRowShift(rng: Rng, max: number): number {
+  return rng.int(2 * max + 1) - max;
+}
+
+/** The source row of row `r` after a shift of `shift` rows, edge rows repeated. */
+export function shiftedSource(r: number, shift: number, rows: number): number {
+  return Math.min(rows - 1, Math.max(0, r - shift));
+}
+
+/** The masks (and shift) in words, for the training log; `rowName` is what the rows are. */
+export function describeMasks(m: MaskOptions, rowName: string): string {
+  const shift = m.maxRowShift ? `, ${rowName} shifted by up to +-${m.maxRowShift}` : '';
+  return `SpecAugment ${m.timeMasks}x<=${m.maxTimeWidth} frames, ${m.rowMasks}x<=${m.maxRowWidth} ${rowName}${shift}`;
+}
+
+/**
  * SpecAugment (Park et al. 2019) without time warping: zero `timeMasks` random runs of frames and
  * `rowMasks` random runs of rows in each normalised example, in place, after shifting its rows by a
  * random amount when `maxRowShift` is set. `x` holds `count` examples
@@ -101,11 +120,11 @@ export function maskFeatures(x: Float32Array, count: number, rows: number, frame
   for (let e = 0; e < count; e++) {
     const base = e * size;
     if (original) {
-      const shift = rng.int(2 * maxShift + 1) - maxShift;
+      const shift = drawRowShift(rng, maxShift);
       if (shift !== 0) {
         original.set(x.subarray(base, base + size));
         for (let r = 0; r < rows; r++) {
-          const from = Math.min(rows - 1, Math.max(0, r - shift));
+          const from = shiftedSource(r, shift, rows);
           x.set(original.subarray(from * frames, (from + 1) * frames), base + r * frames);
         }
       }

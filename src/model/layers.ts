@@ -15,6 +15,7 @@ import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { createRng, type Rng } from '../util/rng';
 import { streamSeed } from './training-layers';
+import { drawRowShift, shiftedSource } from './augment';
 
 type Shape = (number | null)[];
 
@@ -116,8 +117,8 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
       const shifts = this.maxShift > 0 ? new Float32Array(batch * bands * bands) : null;
       for (let e = 0; e < batch; e++) {
         if (shifts) {
-          const shift = this.rng.int(2 * this.maxShift + 1) - this.maxShift;
-          for (let b = 0; b < bands; b++) shifts[(e * bands + Math.min(bands - 1, Math.max(0, b - shift))) * bands + b] = 1;
+          const shift = drawRowShift(this.rng, this.maxShift);
+          for (let b = 0; b < bands; b++) shifts[(e * bands + shiftedSource(b, shift, bands)) * bands + b] = 1;
         }
         const w = this.rng.int(Math.min(this.maxFrames, frames) + 1);
         const t0 = this.rng.int(frames - w + 1);

@@ -21,7 +21,7 @@ import { computeStats, Normalizer, statsToJson, type NormStats } from '../featur
 import { initBackend, tfjsNodeResolvable, type BackendChoice, type BackendInfo, type TF } from './backend';
 import { clipsPerLabel, fingerprintClips, scanDataset, type ClipRef, type Dataset } from './dataset';
 import { checkSplit, splitClips, type Split, type SplitBy } from './split';
-import { augmentClip, defaultAugmentOptions, maskFeatures, type AugmentOptions, type MaskOptions } from './augment';
+import { augmentClip, defaultAugmentOptions, describeMasks, maskFeatures, type AugmentOptions, type MaskOptions } from './augment';
 import { interferenceBank } from './interference';
 import { featureCacheKey, readFeatureCache, writeFeatureCache } from './cache';
 import { trainLoop, type EpochLog } from './train';
@@ -280,8 +280,7 @@ export function describeAugmentation(a: AugmentOptions, masks: MaskOptions | nul
   parts.push(`time shift +-${Math.round((1000 * a.maxShift) / sampleRate)} ms`, `gain ${a.gainDb[0]}..${a.gainDb[1]} dB`);
   parts.push(`noise p ${a.noiseProbability} at ${a.snrDb[0]}..${a.snrDb[1]} dB SNR`);
   if (a.interference > 0) parts.push(`${Math.round(a.interference * 100)} % of it synthetic (babble, tones, clatter, swells)`);
-  if (masks) parts.push(`SpecAugment ${masks.timeMasks}x<=${masks.maxTimeWidth} frames, ${masks.rowMasks}x<=${masks.maxRowWidth} rows`);
-  if (masks?.maxRowShift) parts.push(`rows shifted by up to +-${masks.maxRowShift}`);
+  if (masks) parts.push(describeMasks(masks, 'rows'));
   if (reversedNegatives > 0) parts.push(`${reversedNegatives} reversed-speech clips per epoch as _unknown_`);
   return parts.join(', ');
 }

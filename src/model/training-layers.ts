@@ -107,9 +107,12 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
   registerBatchNormKernels(tf);
   registerBiasReluKernels(tf);
 
+  /** Whether a layer's bias and ReLU run as kws's one kernel on this backend. */
+  const fusesBiasRelu = (s: ConvState): boolean => s.bias !== null && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf);
+
   /** activation(y + bias), the bias and a ReLU as one kernel where it runs. */
   const biasActivation = (y: Tensor, s: ConvState): Tensor => {
-    if (s.bias && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf)) return tf.engine().runKernel(BIAS_RELU, { x: y, bias: s.bias.read() }, {}) as Tensor;
+    if (s.bias && fusesBiasRelu(s)) return tf.engine().runKernel(BIAS_RELU, { x: y, bias: s.bias.read() }, {}) as Tensor;
     const biased = s.bias ? tf.add(y, s.bias.read()) : y;
     return s.activation ? s.activation.apply(biased) : biased;
   };
@@ -173,7 +176,7 @@ export function registerTrainingLayers(tf: TF): TrainingLayerFactories {
 
     override call(inputs: Tensor | Tensor[], kwargs: Kwargs): Tensor | Tensor[] {
       const s = this as unknown as ConvState;
-      const fused = s.rank === 1 && s.bias !== null && s.activation?.getClassName() === 'relu' && biasReluAvailable(tf);
+      const fused = s.rank === 1 && fusesBiasRelu(s);
       const conv = (x: Tensor): Tensor =>
         tf.conv1d(x as Parameters<TF['conv1d']>[0], s.kernel.read() as Parameters<TF['conv1d']>[1], s.strides[0] as number, s.padding as 'same' | 'valid', 'NWC', s.dilationRate[0] as number);
       return fasterConv(s, inputs, fused, conv) ?? super.call(inputs, kwargs);
