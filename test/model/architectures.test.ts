@@ -8,6 +8,7 @@ import { initBackend, type TF } from '../../src/model/backend';
 import { buildModel, archDefaults, compileModel, defaultSpec, featureKindFor, MODEL_TYPES, ARCH_NAMES } from '../../src/model/architectures';
 import { modelInputShape, seedSpec, isFrameLocal } from '../../src/features/spec';
 import { FeatureExtractor } from '../../src/features/extract';
+import { dctMatrix } from '../../src/features/filters';
 import { createRng } from '../../src/util/rng';
 
 let tf: TF;
@@ -135,21 +136,49 @@ function macs(m: ReturnType<typeof buildModel>): number {
     if (cls !== 'Conv2D' && cls !== 'Dense') continue;
     const out = l.outputShape as number[];
     const kernel = l.getWeights()[0]?.shape as number[];
-    // Conv2D kernel [kh, kw, cin, cout] per output position; Dense [in, out] once.
-    const positions = cls === 'Conv2D' ? (out[1] as number) * (out[2] as number) : 1;
+    // Conv2D kernel [kh, kw, cin, cout] per output position; Dense [in, out] per position of its
+    // output's middle axes (once for [batch, units], per frame for [batch, frames, units]).
+    const positions = cls === 'Conv2D' ? (out[1] as number) * (out[2] as number) : out.slice(1, -1).reduce((a, b) => a * (b as number), 1);
     total += positions * kernel.reduce((a, b) => a * b, 1);
   }
   return total;
 }
 
-test('the default mfcc model costs about what the 10 ms-hop 16-32-64-64 one did per window', () => {
-  const m = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: modelInputShape(defaultSpec('mfcc')), numClasses: 6 });
-  // 20 x 49 input, 24-48-96-96 filters, pooling after the first three blocks:
-  // 20*49*9*24 + 10*24*9*24*48 + 5*12*9*48*96 + 2*6*9*96*96 + 96*6 = 6,184,224.
-  assert.equal(macs(m), 211_680 + 2_488_320 + 2_488_320 + 995_328 + 576);
-  // The previous default (20 x 97, 16-32-64-64) was 5,588,160; keep within 12 % of it.
-  // Wall-clock per window on WASM is lower (bench/train.ts --inference), the MACs a little higher.
-  assert.ok(macs(m) <= 1.12 * 5_588_160);
+test('the default mfcc model costs what the spectrogram default does, plus its mel envelope', () => {
+  const mfcc = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: modelInputShape(defaultSpec('mfcc')), numClasses: 6 });
+  const spectrogram = buildModel(tf, { type: 'spectrogram', arch: 'default', inputShape: modelInputShape(defaultSpec('logmel')), numClasses: 6 });
+  // 49 x 40 bands, 24-48-96-96 filters, pooling after the first three blocks:
+  // 49*40*9*24 + 24*20*9*24*48 + 12*10*9*48*96 + 6*5*9*96*96 + 96*6 = 12,865,536 (the spectrogram
+  // model's 40 x 49 in the other orientation), plus the envelope's 49 frames x 20 x 40.
+  assert.equal(macs(spectrogram), 423_360 + 4_976_640 + 4_976_640 + 2_488_320 + 576);
+  assert.equal(macs(mfcc), macs(spectrogram) + 49 * 20 * 40);
+  // The previous mfcc default (the same CNN on the 20 x 49 coefficients) was 6,184,224.
+  mfcc.dispose();
+  spectrogram.dispose();
+});
+
+test('the default mfcc model turns normalised coefficients back into the mel envelope they came from', () => {
+  const spec = defaultSpec('mfcc');
+  const [rows, frames] = modelInputShape(spec) as [number, number, number];
+  const bands = 40;
+  // A smooth mel envelope (dB) that 20 coefficients describe exactly: its own first 20 DCT terms.
+  const full = dctMatrix(bands, bands);
+  const coefs = Array.from({ length: rows }, (_, c) => (c < 6 ? 10 / (c + 1) : 0));
+  const envelope = Array.from({ length: bands }, (_, b) => coefs.reduce((acc, v, c) => acc + v * (full[c * bands + b] as number), 0));
+  // Normalisation statistics with a different spread per coefficient: the layer must undo them.
+  const std = Array.from({ length: rows * frames }, (_, i) => 1 + Math.floor(i / frames) * 0.5);
+  const mean = new Array<number>(rows * frames).fill(0);
+  const x = new Float32Array(rows * frames);
+  for (let c = 0; c < rows; c++) for (let f = 0; f < frames; f++) x[c * frames + f] = (coefs[c] as number) / (std[c * frames + f] as number);
+  const m = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: [rows, frames, 1], numClasses: 6, featureStats: { kind: 'standard', mean, std } });
+  const layer = m.getLayer('mel_envelope');
+  assert.equal(layer.trainableWeights.length, 0, 'the envelope is fixed');
+  const probe = tf.model({ inputs: m.inputs, outputs: layer.output as never });
+  const out = (probe.predict(tf.tensor4d(x, [1, rows, frames, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
+  assert.equal(out.length, frames);
+  for (const frame of [0, 24, frames - 1]) {
+    for (let b = 0; b < bands; b++) assert.ok(Math.abs(((out[frame] as number[])[b] as number) - (envelope[b] as number)) < 1e-4, `frame ${frame} band ${b}`);
+  }
   m.dispose();
 });
 
@@ -157,17 +186,16 @@ test('default augmentation: speed on, SpecAugment on the spectral types, none fo
   for (const type of MODEL_TYPES) {
     const d = archDefaults(type, 'default');
     assert.deepEqual(d.augmentation.speed, [0.85, 1.15]);
-    assert.equal(d.masks === null, type === 'raw');
+    assert.equal(d.masks === null, type !== 'spectrogram');
     assert.equal(archDefaults(type, 'seed').masks, null);
   }
-  assert.equal(archDefaults('mfcc', 'default').masks?.maxRowWidth, 3);
   assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowWidth, 6);
-  // The log-mel models shift their bands; MFCC rows are not bands, so mfcc does not.
   assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowShift, 2);
-  assert.equal(archDefaults('mfcc', 'default').masks?.maxRowShift ?? 0, 0);
-  // The raw model does it inside the network, and the log line says so.
-  assert.match(archDefaults('raw', 'default').inNetworkAugmentation ?? '', /1x<=5 frames, 1x<=6 bands, bands shifted by up to \+-2/);
-  assert.equal(archDefaults('mfcc', 'default').inNetworkAugmentation, undefined);
+  // The raw and mfcc models make their bands inside the network and mask them there, and the log line says so.
+  for (const type of ['raw', 'mfcc'] as const) {
+    assert.match(archDefaults(type, 'default').inNetworkAugmentation ?? '', /1x<=5 frames, 1x<=6 bands, bands shifted by up to \+-2/);
+  }
+  assert.equal(archDefaults('spectrogram', 'default').inNetworkAugmentation, undefined);
 });
 
 test('the default raw model keeps its front end fixed: only the CNN and normalisations train', () => {
