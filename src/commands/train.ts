@@ -66,7 +66,7 @@ function defaultsHelp(): string {
     for (const t of TYPES) {
       for (const a of ['default', 'seed'] as ArchName[]) {
         const d = arch.archDefaults(t, a);
-        const aug = a === 'seed' ? 'no augmentation' : d.masks ? 'augmentation + SpecAugment on' : 'augmentation on';
+        const aug = a === 'seed' ? 'no augmentation' : d.masks || d.inNetworkAugmentation ? 'augmentation + SpecAugment on' : 'augmentation on';
         lines.push(`  ${t.padEnd(11)} ${a.padEnd(7)}  ${String(d.epochs).padStart(3)} epochs, batch ${d.batchSize}, learning rate ${d.learningRate}, ${a === 'seed' ? '60/40 split' : '80/20 split'}, ${aug}`);
       }
     }
