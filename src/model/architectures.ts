@@ -135,7 +135,8 @@ const DEFAULT_EPOCHS: Record<ModelType, number> = { mfcc: 120, spectrogram: 120,
 const LOGMEL_MASKS: MaskOptions = { timeMasks: 1, maxTimeWidth: 5, rowMasks: 1, maxRowWidth: 6, maxRowShift: 2 };
 const MASKS: Record<ModelType, MaskOptions | null> = { mfcc: null, spectrogram: LOGMEL_MASKS, raw: null };
 
-const BAND_CLASSIFIER_DROPOUT = 0.3;
+/** Dropout before every default model's softmax. */
+const CLASSIFIER_DROPOUT = 0.3;
 /**
  * The raw model's Fourier and mel weights stay where they start. Trained with Adam at the CNN's
  * learning rate they lost the filterbank within a few epochs (docs/training.md: 58-61 %
@@ -143,6 +144,9 @@ const BAND_CLASSIFIER_DROPOUT = 0.3;
  * size, and the mel weights are ~0.01.
  */
 const RAW_FRONT_END_TRAINABLE = false;
+
+/** Mel bands of the default MFCC (the DCT's input), which the mfcc default's envelope restores. */
+const MFCC_ENVELOPE_BANDS = (defaultSpec('mfcc').spectral as NonNullable<FeatureSpec['spectral']>).nMels;
 
 /** Conv widths of the default 2-D CNN's four blocks. */
 export const DEFAULT_WIDTHS: readonly number[] = [24, 48, 96, 96];
@@ -313,14 +317,11 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
     return model;
   } else {
     conv2dBlocks(tf, stack, init.kernel, true, opts.inputShape);
-    stack.push(L.globalAveragePooling2d({}), T.dropout({ rate: 0.3, seed: seed + 1 }), softmax());
+    stack.push(L.globalAveragePooling2d({}), T.dropout({ rate: CLASSIFIER_DROPOUT, seed: seed + 1 }), softmax());
   }
 
   return tf.sequential({ layers: stack, name: named(`kws_${opts.type}_${opts.arch}`) });
 }
-
-/** Mel bands of the default MFCC (the DCT's input), which the mfcc default's envelope restores. */
-const MFCC_ENVELOPE_BANDS = (defaultSpec('mfcc').spectral as NonNullable<FeatureSpec['spectral']>).nMels;
 
 /**
  * The classifier of the models that make their own bands ([frames, bands] per example): each
@@ -345,7 +346,7 @@ function pushBandClassifier(
     tf.layers.reshape({ targetShape: [o.frames, o.bands, 1] }),
   );
   conv2dBlocks(tf, stack, o.kernel, false, []);
-  stack.push(tf.layers.globalAveragePooling2d({}), T.dropout({ rate: BAND_CLASSIFIER_DROPOUT, seed: o.seed + 1 }), o.softmax());
+  stack.push(tf.layers.globalAveragePooling2d({}), T.dropout({ rate: CLASSIFIER_DROPOUT, seed: o.seed + 1 }), o.softmax());
 }
 
 /**
