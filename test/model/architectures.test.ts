@@ -144,14 +144,15 @@ function macs(m: ReturnType<typeof buildModel>): number {
   return total;
 }
 
-test('the default mfcc model costs what the spectrogram default does, plus its mel envelope', () => {
+test('the default mfcc and spectrogram models cost the same CNN plus their fixed envelope layer', () => {
   const mfcc = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: modelInputShape(defaultSpec('mfcc')), numClasses: 6 });
   const spectrogram = buildModel(tf, { type: 'spectrogram', arch: 'default', inputShape: modelInputShape(defaultSpec('logmel')), numClasses: 6 });
   // 49 x 40 bands, 24-48-96-96 filters, pooling after the first three blocks:
-  // 49*40*9*24 + 24*20*9*24*48 + 12*10*9*48*96 + 6*5*9*96*96 + 96*6 = 12,865,536 (the spectrogram
-  // model's 40 x 49 in the other orientation), plus the envelope's 49 frames x 20 x 40.
-  assert.equal(macs(spectrogram), 423_360 + 4_976_640 + 4_976_640 + 2_488_320 + 576);
-  assert.equal(macs(mfcc), macs(spectrogram) + 49 * 20 * 40);
+  // 49*40*9*24 + 24*20*9*24*48 + 12*10*9*48*96 + 6*5*9*96*96 + 96*6 = 12,865,536, plus the mfcc
+  // envelope's 49 frames x 20 x 40 or the spectrogram lifter's 49 frames x 40 x 40.
+  const cnn = 423_360 + 4_976_640 + 4_976_640 + 2_488_320 + 576;
+  assert.equal(macs(mfcc), cnn + 49 * 20 * 40);
+  assert.equal(macs(spectrogram), cnn + 49 * 40 * 40);
   // The previous mfcc default (the same CNN on the 20 x 49 coefficients) was 6,184,224.
   mfcc.dispose();
   spectrogram.dispose();
@@ -182,20 +183,41 @@ test('the default mfcc model turns normalised coefficients back into the mel env
   m.dispose();
 });
 
-test('default augmentation: speed on, SpecAugment on the spectral types, none for seed', () => {
+test('the default spectrogram model keeps the smooth envelope of normalised log-mel bands and drops the ripple of a pitch', () => {
+  const [bands, frames] = modelInputShape(defaultSpec('logmel')) as [number, number, number];
+  // A smooth envelope (its first 6 DCT terms) plus a ripple at DCT term 30, above the 20 kept: the
+  // harmonics of a voice's pitch on the mel axis.
+  const full = dctMatrix(bands, bands);
+  const term = (k: number, b: number): number => full[k * bands + b] as number;
+  const envelope = Array.from({ length: bands }, (_, b) => [0, 1, 2, 3, 4, 5].reduce((acc, k) => acc + (10 / (k + 1)) * term(k, b), 0));
+  const logmel = envelope.map((v, b) => v + 4 * term(30, b));
+  // Normalisation statistics with a different spread per band: the layer must undo them.
+  const std = Array.from({ length: bands * frames }, (_, i) => 1 + Math.floor(i / frames) * 0.25);
+  const mean = new Array<number>(bands * frames).fill(0);
+  const x = new Float32Array(bands * frames);
+  for (let b = 0; b < bands; b++) for (let f = 0; f < frames; f++) x[b * frames + f] = (logmel[b] as number) / (std[b * frames + f] as number);
+  const m = buildModel(tf, { type: 'spectrogram', arch: 'default', inputShape: [bands, frames, 1], numClasses: 6, featureStats: { kind: 'standard', mean, std } });
+  const layer = m.getLayer('lifter');
+  assert.equal(layer.trainableWeights.length, 0, 'the lifter is fixed');
+  const probe = tf.model({ inputs: m.inputs, outputs: layer.output as never });
+  const out = (probe.predict(tf.tensor4d(x, [1, bands, frames, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
+  assert.equal(out.length, frames);
+  for (const frame of [0, 24, frames - 1]) {
+    for (let b = 0; b < bands; b++) assert.ok(Math.abs(((out[frame] as number[])[b] as number) - (envelope[b] as number)) < 1e-4, `frame ${frame} band ${b}`);
+  }
+  m.dispose();
+});
+
+test('default augmentation: speed on, SpecAugment inside every default network, none for seed', () => {
   for (const type of MODEL_TYPES) {
     const d = archDefaults(type, 'default');
     assert.deepEqual(d.augmentation.speed, [0.85, 1.15]);
-    assert.equal(d.masks === null, type !== 'spectrogram');
+    // Every default makes its bands inside the network and masks them there, and the log line says so.
+    assert.equal(d.masks, null);
+    assert.match(d.inNetworkAugmentation ?? '', /1x<=5 frames, 1x<=6 bands, bands shifted by up to \+-2/);
     assert.equal(archDefaults(type, 'seed').masks, null);
+    assert.equal(archDefaults(type, 'seed').inNetworkAugmentation, undefined);
   }
-  assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowWidth, 6);
-  assert.equal(archDefaults('spectrogram', 'default').masks?.maxRowShift, 2);
-  // The raw and mfcc models make their bands inside the network and mask them there, and the log line says so.
-  for (const type of ['raw', 'mfcc'] as const) {
-    assert.match(archDefaults(type, 'default').inNetworkAugmentation ?? '', /1x<=5 frames, 1x<=6 bands, bands shifted by up to \+-2/);
-  }
-  assert.equal(archDefaults('spectrogram', 'default').inNetworkAugmentation, undefined);
 });
 
 test('the default raw model keeps its front end fixed: only the CNN and normalisations train', () => {
