@@ -350,7 +350,7 @@ function pushBandClassifier(
     }),
     tf.layers.reshape({ targetShape: [o.frames, o.bands, 1] }),
   );
-  conv2dBlocks(tf, stack, o.kernel, false, []);
+  conv2dBlocks(tf, stack, o.kernel);
   stack.push(tf.layers.globalAveragePooling2d({}), T.dropout({ rate: CLASSIFIER_DROPOUT, seed: o.seed + 1 }), o.softmax());
 }
 
@@ -398,7 +398,7 @@ function lifterKernel(spreads: readonly number[], keep: number): Float32Array {
  * and 24-48-96-96 filters with SpecAugment beat 16-32-64-64 while still costing less per window
  * at the 20 ms hop than 16-32-64-64 did at 10 ms (docs/training.md).
  */
-function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initializers']['glorotUniform']>, first: boolean, inputShape: number[]): void {
+function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initializers']['glorotUniform']>): void {
   DEFAULT_WIDTHS.forEach((filters, i) => {
     stack.push(
       registerTrainingLayers(tf).conv2d({
@@ -407,7 +407,6 @@ function conv2dBlocks(tf: TF, stack: Layer[], kernel: () => ReturnType<TF['initi
         padding: 'same',
         useBias: false,
         kernelInitializer: kernel(),
-        ...(first && i === 0 ? { inputShape } : {}),
       }),
       registerTrainingLayers(tf).batchNormalization({}),
       tf.layers.activation({ activation: 'relu' }),
