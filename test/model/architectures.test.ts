@@ -158,54 +158,45 @@ test('the default mfcc and spectrogram models cost the same CNN plus their fixed
   spectrogram.dispose();
 });
 
-test('the default mfcc model turns normalised coefficients back into the mel envelope they came from', () => {
-  const spec = defaultSpec('mfcc');
-  const [rows, frames] = modelInputShape(spec) as [number, number, number];
-  const bands = 40;
-  // A smooth mel envelope (dB) that 20 coefficients describe exactly: its own first 20 DCT terms.
-  const full = dctMatrix(bands, bands);
-  const coefs = Array.from({ length: rows }, (_, c) => (c < 6 ? 10 / (c + 1) : 0));
-  const envelope = Array.from({ length: bands }, (_, b) => coefs.reduce((acc, v, c) => acc + v * (full[c * bands + b] as number), 0));
-  // Normalisation statistics with a different spread per coefficient: the layer must undo them.
-  const std = Array.from({ length: rows * frames }, (_, i) => 1 + Math.floor(i / frames) * 0.5);
+/**
+ * Feeds `rowValues` (one value per input row, the same in every frame) normalised by statistics
+ * with a different spread per row to a default model of `type`, and checks that its fixed
+ * `layerName` layer outputs `expected` (one value per band) in every frame probed.
+ */
+function assertFixedEnvelopeLayer(type: 'mfcc' | 'spectrogram', layerName: string, rowValues: readonly number[], expected: readonly number[]): void {
+  const [rows, frames] = modelInputShape(defaultSpec(type === 'mfcc' ? 'mfcc' : 'logmel')) as [number, number, number];
+  assert.equal(rowValues.length, rows);
+  const std = Array.from({ length: rows * frames }, (_, i) => 1 + Math.floor(i / frames) * 0.25);
   const mean = new Array<number>(rows * frames).fill(0);
   const x = new Float32Array(rows * frames);
-  for (let c = 0; c < rows; c++) for (let f = 0; f < frames; f++) x[c * frames + f] = (coefs[c] as number) / (std[c * frames + f] as number);
-  const m = buildModel(tf, { type: 'mfcc', arch: 'default', inputShape: [rows, frames, 1], numClasses: 6, featureStats: { kind: 'standard', mean, std } });
-  const layer = m.getLayer('mel_envelope');
-  assert.equal(layer.trainableWeights.length, 0, 'the envelope is fixed');
+  for (let r = 0; r < rows; r++) for (let f = 0; f < frames; f++) x[r * frames + f] = (rowValues[r] as number) / (std[r * frames + f] as number);
+  const m = buildModel(tf, { type, arch: 'default', inputShape: [rows, frames, 1], numClasses: 6, featureStats: { kind: 'standard', mean, std } });
+  const layer = m.getLayer(layerName);
+  assert.equal(layer.trainableWeights.length, 0, `${layerName} is fixed`);
   const probe = tf.model({ inputs: m.inputs, outputs: layer.output as never });
   const out = (probe.predict(tf.tensor4d(x, [1, rows, frames, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
   assert.equal(out.length, frames);
   for (const frame of [0, 24, frames - 1]) {
-    for (let b = 0; b < bands; b++) assert.ok(Math.abs(((out[frame] as number[])[b] as number) - (envelope[b] as number)) < 1e-4, `frame ${frame} band ${b}`);
+    for (let b = 0; b < expected.length; b++) assert.ok(Math.abs(((out[frame] as number[])[b] as number) - (expected[b] as number)) < 1e-4, `frame ${frame} band ${b}`);
   }
   m.dispose();
+}
+
+const BANDS = 40;
+const DCT = dctMatrix(BANDS, BANDS);
+/** A smooth mel envelope (dB): its first 6 DCT terms only, so 20 coefficients describe it exactly. */
+const SMOOTH_COEFS = Array.from({ length: BANDS }, (_, k) => (k < 6 ? 10 / (k + 1) : 0));
+const fromCoefs = (coefs: readonly number[]): number[] =>
+  Array.from({ length: BANDS }, (_, b) => coefs.reduce((acc, v, k) => acc + v * (DCT[k * BANDS + b] as number), 0));
+
+test('the default mfcc model turns normalised coefficients back into the mel envelope they came from', () => {
+  assertFixedEnvelopeLayer('mfcc', 'mel_envelope', SMOOTH_COEFS.slice(0, 20), fromCoefs(SMOOTH_COEFS));
 });
 
 test('the default spectrogram model keeps the smooth envelope of normalised log-mel bands and drops the ripple of a pitch', () => {
-  const [bands, frames] = modelInputShape(defaultSpec('logmel')) as [number, number, number];
-  // A smooth envelope (its first 6 DCT terms) plus a ripple at DCT term 30, above the 20 kept: the
-  // harmonics of a voice's pitch on the mel axis.
-  const full = dctMatrix(bands, bands);
-  const term = (k: number, b: number): number => full[k * bands + b] as number;
-  const envelope = Array.from({ length: bands }, (_, b) => [0, 1, 2, 3, 4, 5].reduce((acc, k) => acc + (10 / (k + 1)) * term(k, b), 0));
-  const logmel = envelope.map((v, b) => v + 4 * term(30, b));
-  // Normalisation statistics with a different spread per band: the layer must undo them.
-  const std = Array.from({ length: bands * frames }, (_, i) => 1 + Math.floor(i / frames) * 0.25);
-  const mean = new Array<number>(bands * frames).fill(0);
-  const x = new Float32Array(bands * frames);
-  for (let b = 0; b < bands; b++) for (let f = 0; f < frames; f++) x[b * frames + f] = (logmel[b] as number) / (std[b * frames + f] as number);
-  const m = buildModel(tf, { type: 'spectrogram', arch: 'default', inputShape: [bands, frames, 1], numClasses: 6, featureStats: { kind: 'standard', mean, std } });
-  const layer = m.getLayer('lifter');
-  assert.equal(layer.trainableWeights.length, 0, 'the lifter is fixed');
-  const probe = tf.model({ inputs: m.inputs, outputs: layer.output as never });
-  const out = (probe.predict(tf.tensor4d(x, [1, bands, frames, 1])) as ReturnType<typeof tf.tensor3d>).arraySync()[0] as number[][];
-  assert.equal(out.length, frames);
-  for (const frame of [0, 24, frames - 1]) {
-    for (let b = 0; b < bands; b++) assert.ok(Math.abs(((out[frame] as number[])[b] as number) - (envelope[b] as number)) < 1e-4, `frame ${frame} band ${b}`);
-  }
-  m.dispose();
+  // The envelope plus a ripple at DCT term 30, above the 20 kept: the harmonics of a voice's pitch on the mel axis.
+  const withRipple = fromCoefs(SMOOTH_COEFS.map((v, k) => (k === 30 ? 4 : v)));
+  assertFixedEnvelopeLayer('spectrogram', 'lifter', withRipple, fromCoefs(SMOOTH_COEFS));
 });
 
 test('default augmentation: speed on, SpecAugment inside every default network, none for seed', () => {
