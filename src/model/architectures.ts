@@ -329,9 +329,9 @@ export function buildModel(tf: TF, opts: BuildOptions): LayersModel {
 }
 
 /**
- * The classifier of the models that make their own bands ([frames, bands] per example): each
- * band normalised, the spectrogram model's SpecAugment (training only), then the 2-D CNN with
- * global pooling.
+ * The classifier every default shares once it has its bands ([frames, bands] per example): each
+ * band normalised, SpecAugment with LOGMEL_MASKS (training only), then the 2-D CNN with global
+ * pooling.
  */
 function pushBandClassifier(
   tf: TF,
@@ -380,7 +380,7 @@ function melEnvelopeKernel(spreads: readonly number[], bands: number): Float32Ar
 /** The spectrogram lifter's kernel [bands, bands]: band i scaled by spreads[i], then the DCT-II kept to its first `keep` coefficients and inverted. */
 function lifterKernel(spreads: readonly number[], keep: number): Float32Array {
   const bands = spreads.length;
-  const dct = dctMatrix(bands, bands);
+  const dct = dctMatrix(keep, bands);
   const kernel = new Float32Array(bands * bands);
   for (let i = 0; i < bands; i++) {
     for (let o = 0; o < bands; o++) {

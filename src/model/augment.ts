@@ -5,8 +5,9 @@
  * (speed perturbation: resampling moves pitch and formants together, the cheapest
  * stand-in for an unseen voice), the word starts at another moment (time shift),
  * the room is noisier (background noise at a random SNR), the speaker is nearer or
- * farther (gain). SpecAugment-style masks on the normalised features are in
- * maskFeatures() below: the pipeline applies them after feature extraction.
+ * farther (gain). SpecAugment-style masks are in maskFeatures() below; the default
+ * models apply them inside the network (layers.ts, KwsSpecAugment), and the pipeline
+ * applies them to the features only for models whose defaults ask for it.
  * All draws come from a seeded generator: the same seed gives the same epochs.
  *
  * Owner: training.
@@ -87,7 +88,7 @@ export function speedPerturb(clip: Float32Array, factor: number): Float32Array {
 }
 
 /**
- * A random shift of -max..+max rows (one draw), for maskFeatures and the raw model's in-network
+ * A random shift of -max..+max rows (one draw), for maskFeatures and the default models' in-network
  * SpecAugment layer alike.
  */
 export function drawRowShift(rng: Rng, max: number): number {

@@ -85,8 +85,9 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
   }
 
   /**
-   * The masks of augment.ts's maskFeatures, inside the model: for models whose time-frequency
-   * picture only exists inside the network (the raw model's front end). Zero is the mean after
+   * The masks of augment.ts's maskFeatures, inside the model: for the default models, which all
+   * make their mel bands inside the network (raw: its front end; mfcc: the envelope; spectrogram:
+   * the lifter), so the masks fall on the bands the CNN sees. Zero is the mean after
    * the batch normalisation in front of it. Draws come from a seeded generator, so a training
    * run is reproducible; inference (training falsy) passes the input through.
    */
