@@ -1,9 +1,9 @@
 /**
- * kws's own Keras-style layers, which TensorFlow.js has none for: the parameter-free steps of the
- * default raw model's log-mel front end and its in-network SpecAugment (docs/training.md). Models
- * that use them name them by class in model.json ('KwsPowerSpectrum', 'KwsLogCompression',
- * 'KwsSpecAugment'); loading such a model needs registerKwsLayers(tf) first, which store.ts does
- * before every load.
+ * kws's own Keras-style layers, which TensorFlow.js has none for: the steps of the default raw
+ * model's log-mel front end (power, log, the fixed normalisation) and the in-network SpecAugment
+ * (docs/training.md). Models that use them name them by class in model.json ('KwsPowerSpectrum',
+ * 'KwsLogCompression', 'KwsFixedStandardization', 'KwsSpecAugment'); loading such a model needs
+ * registerKwsLayers(tf) first, which store.ts does before every load.
  *
  * The classes must extend the Layer class of the very TensorFlow.js instance that builds or
  * loads the model, which is only known once backend.ts has loaded it; hence a factory,
@@ -11,7 +11,7 @@
  *
  * Owner: model core.
  */
-import type { Tensor, layers as tfLayers } from '@tensorflow/tfjs';
+import type { LayerVariable, Tensor, layers as tfLayers } from '@tensorflow/tfjs';
 import type { TF } from './backend';
 import { createRng, type Rng } from '../util/rng';
 import { streamSeed } from './training-layers';
@@ -26,6 +26,8 @@ export interface KwsLayerFactories {
   logCompression(config?: { name?: string; epsilon?: number }): tfLayers.Layer;
   /** SpecAugment on [frames, bands] activations while training; the identity otherwise. */
   specAugment(config: SpecAugmentConfig): tfLayers.Layer;
+  /** (x - mean) * scale, with a frozen mean and scale per input position (all axes but the batch); the identity until set. */
+  fixedStandardization(config?: { name?: string }): tfLayers.Layer;
 }
 
 export interface SpecAugmentConfig {
@@ -139,13 +141,46 @@ export function registerKwsLayers(tf: TF): KwsLayerFactories {
     }
   }
 
+  /**
+   * (x - mean) * scale with one frozen mean and scale per input position: the raw default's
+   * per-frame, per-band normalisation of its log-mel by training statistics (architectures.ts),
+   * which the spectrogram model's features get outside the network. Weights, so they travel in
+   * weights.bin like the batch norms' moving statistics; not trainable. Mean 0 and scale 1 (the
+   * identity) until set.
+   */
+  class FixedStandardization extends tf.layers.Layer {
+    static className = 'KwsFixedStandardization';
+    private stats: { mean: LayerVariable; scale: LayerVariable } | null = null;
+    override build(inputShape: Shape | Shape[]): void {
+      const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+      const shape = s.slice(1);
+      if (shape.some((d) => typeof d !== 'number')) throw new RangeError(`KwsFixedStandardization needs a fully known input shape, got [${s.join(', ')}]`);
+      const dims = shape as number[];
+      this.stats = {
+        mean: this.addWeight('mean', dims, 'float32', tf.initializers.zeros(), undefined, false),
+        scale: this.addWeight('scale', dims, 'float32', tf.initializers.ones(), undefined, false),
+      };
+      this.built = true;
+    }
+    override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+      return (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    }
+    override call(inputs: Tensor | Tensor[]): Tensor {
+      const stats = this.stats;
+      if (!stats) throw new Error('KwsFixedStandardization called before it was built');
+      return tf.tidy(() => tf.mul(tf.sub(single(inputs), stats.mean.read()), stats.scale.read()));
+    }
+  }
+
   tf.serialization.registerClass(PowerSpectrum);
   tf.serialization.registerClass(LogCompression);
   tf.serialization.registerClass(SpecAugment);
+  tf.serialization.registerClass(FixedStandardization);
   const factories: KwsLayerFactories = {
     powerSpectrum: (config = {}) => new PowerSpectrum(config),
     logCompression: (config = {}) => new LogCompression(config),
     specAugment: (config) => new SpecAugment(config),
+    fixedStandardization: (config = {}) => new FixedStandardization(config),
   };
   registered.set(tf, factories);
   return factories;

@@ -474,7 +474,7 @@ export async function runTraining(opts: TrainOptions): Promise<TrainResult> {
   const build = (seed: number, k: number): LayersModel =>
     opts.buildModelOverride
       ? opts.buildModelOverride(tf, inputShape, ds.labels.length, seed)
-      : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members), trainingMasks: augment, featureStats: stats });
+      : buildModel(tf, { type: opts.type, arch: opts.arch, inputShape, numClasses: ds.labels.length, seed, sampleRate: spec.sampleRate, namePrefix: memberPrefix(k, members), trainingMasks: augment, featureStats: stats, ...(opts.type === 'raw' ? { trainingClips: trainX } : {}) });
 
   const tb = opts.tensorboardDir !== undefined ? await openTensorboard(tf, opts.tensorboardDir) : null;
   let threads = backend.name === 'wasm' || backend.name === 'cpu' ? Math.min(opts.threads ?? defaultTrainingThreads(os.availableParallelism()), batchSize) : 1;

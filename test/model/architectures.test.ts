@@ -154,8 +154,10 @@ test('the default mfcc and spectrogram models cost the same CNN plus their fixed
   assert.equal(macs(mfcc), cnn + 49 * 20 * 40);
   assert.equal(macs(spectrogram), cnn + 49 * 40 * 40);
   // The previous mfcc default (the same CNN on the 20 x 49 coefficients) was 6,184,224.
-  mfcc.dispose();
-  spectrogram.dispose();
+  // raw: its mel weights (49 frames x 257 bins x 40) and the same lifter; its Fourier convolution is 1-D, not counted here.
+  const raw = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [16000, 1], numClasses: 6 });
+  assert.equal(macs(raw), cnn + 49 * 257 * 40 + 49 * 40 * 40);
+  for (const m of [mfcc, spectrogram, raw]) m.dispose();
 });
 
 /**
@@ -254,6 +256,41 @@ test('the default raw model starts out computing the log-mel features the spectr
   }
   assert.ok(worst < 0.01, `front end differs from the log-mel features by ${worst} dB`);
   m.dispose();
+});
+
+test('the default raw model normalises its log-mel per frame and band by the training clips\' statistics, then lifters as the spectrogram model', () => {
+  const len = 3200;
+  const rng = createRng(9);
+  // Three training clips of different loudness, and a fourth clip to probe with.
+  const clips = Float32Array.from({ length: 4 * len }, (_, i) => (0.02 + 0.1 * Math.floor(i / len)) * rng.normal());
+  const m = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [len, 1], numClasses: 3, seed: 3, trainingClips: clips.subarray(0, 3 * len) });
+  const probe = (layer: string): number[][][] =>
+    (tf.model({ inputs: m.inputs, outputs: m.getLayer(layer).output as never }).predict(tf.tensor3d(clips, [4, len, 1])) as ReturnType<typeof tf.tensor3d>).arraySync();
+  const logMel = probe('log');
+  const normalised = probe('log_mel_norm');
+  const [frames, bands] = [logMel[0]?.length as number, logMel[0]?.[0]?.length as number];
+  assert.deepEqual([frames, bands], [9, 40]);
+  const spreads = new Array<number>(bands).fill(0);
+  let worst = 0;
+  for (let f = 0; f < frames; f++) {
+    for (let b = 0; b < bands; b++) {
+      const train = [0, 1, 2].map((e) => logMel[e]?.[f]?.[b] as number);
+      const mean = train.reduce((acc, v) => acc + v, 0) / 3;
+      const std = Math.sqrt(train.reduce((acc, v) => acc + (v - mean) ** 2, 0) / 3);
+      spreads[b] = (spreads[b] as number) + std / frames;
+      for (let e = 0; e < 4; e++) worst = Math.max(worst, Math.abs((normalised[e]?.[f]?.[b] as number) - ((logMel[e]?.[f]?.[b] as number) - mean) / std));
+    }
+  }
+  assert.ok(worst < 1e-3, `the normalised log-mel is off by ${worst}`);
+  assert.equal(m.getLayer('log_mel_norm').trainableWeights.length, 0);
+  // The lifter is the spectrogram default's: each band scaled by its spread, then the unit lifter.
+  const spectrogram = buildModel(tf, { type: 'spectrogram', arch: 'default', inputShape: [40, 49, 1], numClasses: 3 });
+  const unit = spectrogram.getLayer('lifter').getWeights()[0]?.dataSync() as Float32Array;
+  const lifter = m.getLayer('lifter').getWeights()[0]?.dataSync() as Float32Array;
+  assert.equal(m.getLayer('lifter').trainableWeights.length, 0);
+  for (let i = 0; i < bands * bands; i++) assert.ok(Math.abs((lifter[i] as number) - (spreads[Math.floor(i / bands)] as number) * (unit[i] as number)) < 1e-4, `lifter element ${i}`);
+  m.dispose();
+  spectrogram.dispose();
 });
 
 test('bad options are refused with a clear message', () => {

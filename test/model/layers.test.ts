@@ -64,3 +64,14 @@ test('SpecAugment with maxShift moves all bands of an example by one amount with
   assert.equal(layer.getConfig()['maxShift'], 2);
   assert.equal(registerKwsLayers(tf).specAugment({ maxFrames: 1, maxBands: 1, seed: 5 }).getConfig()['maxShift'], undefined, 'older configs stay as they were');
 });
+
+test('fixed standardization maps x to (x - mean) * scale with one frozen mean and scale per position; the identity until set', () => {
+  const layer = registerKwsLayers(tf).fixedStandardization();
+  const x = tf.tensor3d([[[1, 2], [3, 4], [5, 6]]]);
+  assert.deepEqual((layer.apply(x) as typeof x).arraySync(), x.arraySync(), 'the identity before it is set');
+  assert.equal(layer.trainableWeights.length, 0);
+  assert.deepEqual(layer.getWeights().map((w) => w.shape), [[3, 2], [3, 2]], 'one mean and scale per frame and band, none per example');
+  layer.setWeights([tf.tensor2d([[1, 1], [0, 2], [-1, 5]]), tf.tensor2d([[1, 2], [0.5, 1], [1, -1]])]);
+  const expected = [[0, 2], [1.5, 2], [6, -1]];
+  assert.deepEqual((layer.apply(tf.concat([x, x])) as typeof x).arraySync(), [expected, expected]);
+});

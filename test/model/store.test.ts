@@ -81,15 +81,20 @@ test('saved on cpu, loaded on wasm: same predictions within 1e-5, metadata round
 
 test('a raw model with kws\'s own layers saved on cpu loads on wasm with the same predictions', async () => {
   await initBackend('cpu');
-  const model = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [3200, 1], numClasses: 3, seed: 2 });
+  // Training clips of their own, so the saved log-mel statistics are not the identity's.
+  const clips = tf.randomNormal([3, 3200, 1], 0, 0.1, 'float32', 7).dataSync() as Float32Array;
+  const model = buildModel(tf, { type: 'raw', arch: 'default', inputShape: [3200, 1], numClasses: 3, seed: 2, trainingClips: clips });
   const x = tf.randomNormal([2, 3200, 1], 0, 0.2, 'float32', 13);
   const xData = x.dataSync().slice();
   const before = (model.predict(x) as typeof x).dataSync().slice();
   const dir = path.join(tmp, 'models', 'raw1');
   await saveModelFolder(dir, model, { ...makeMeta('raw1', ['a', 'b', 'c']), type: 'raw', featureSpec: { specVersion: 1, kind: 'raw', sampleRate: 16000, windowSamples: 3200 } });
-  assert.match(fs.readFileSync(path.join(dir, MODEL_FILE), 'utf8'), /KwsPowerSpectrum.*KwsLogCompression/s);
+  assert.match(fs.readFileSync(path.join(dir, MODEL_FILE), 'utf8'), /KwsPowerSpectrum.*KwsLogCompression.*KwsFixedStandardization/s);
   const { tf: tfw } = await initBackend('wasm');
   const loaded = await loadModelFolder(dir, tfw);
+  const stats = model.getLayer('log_mel_norm').getWeights().map((w) => w.dataSync());
+  assert.ok(stats[0]?.some((v) => v !== 0) && stats[1]?.some((v) => v !== 1));
+  assert.deepEqual(loaded.model.getLayer('log_mel_norm').getWeights().map((w) => w.dataSync()), stats, 'the statistics travel with the weights');
   const after = (loaded.model.predict(tfw.tensor(xData, [2, 3200, 1])) as typeof x).dataSync();
   for (let i = 0; i < before.length; i++) assert.ok(Math.abs((after[i] as number) - (before[i] as number)) < 1e-5, `prediction ${i}: ${after[i]} vs ${before[i]}`);
   loaded.model.dispose();
