@@ -30,13 +30,13 @@ export const MIN_STD = 1e-6;
 export const MINMAX_EPS = 1e-6;
 
 /**
- * Statistics over the training features (each one array of featureSize(spec) values).
- * Uses Welford's update in float64, so one pass over a generator is enough.
+ * Statistics over the training features (each one array of featureSize(spec) values), in one
+ * pass, so a generator is enough.
  */
 export function computeStats(spec: FeatureSpec, features: Iterable<Float32Array>): NormStats {
   const size = featureSize(spec);
-  let count = 0;
   if (spec.kind === 'raw') {
+    let count = 0;
     let min = Infinity;
     let max = -Infinity;
     for (const f of features) {
@@ -51,6 +51,15 @@ export function computeStats(spec: FeatureSpec, features: Iterable<Float32Array>
     if (count === 0) throw inputError('cannot compute normalisation statistics: there are no training clips');
     return { kind: 'minmax', min, max };
   }
+  return { kind: 'standard', ...elementStats(features, size) };
+}
+
+/**
+ * Per-element mean and population std of arrays of `size` values (Welford's update in float64,
+ * one pass): the MFCC and log-mel statistics, and the raw default's in-network log-mel ones.
+ */
+export function elementStats(features: Iterable<Float32Array>, size: number): { mean: number[]; std: number[] } {
+  let count = 0;
   const mean = new Float64Array(size);
   const m2 = new Float64Array(size);
   for (const f of features) {
@@ -66,7 +75,12 @@ export function computeStats(spec: FeatureSpec, features: Iterable<Float32Array>
   if (count === 0) throw inputError('cannot compute normalisation statistics: there are no training clips');
   const std = new Array<number>(size);
   for (let i = 0; i < size; i++) std[i] = Math.sqrt(Math.max(0, m2[i] / count));
-  return { kind: 'standard', mean: Array.from(mean), std };
+  return { mean: Array.from(mean), std };
+}
+
+/** What a feature is multiplied by after centring: 1 / std, or 1 where std < MIN_STD (see the file comment). */
+export function inverseStd(std: number): number {
+  return std >= MIN_STD ? 1 / std : 1;
 }
 
 function checkLength(f: Float32Array, size: number): void {
@@ -87,7 +101,7 @@ export class Normalizer {
     if (stats.kind === 'standard') {
       if (stats.mean.length !== stats.std.length) throw new RangeError(`stats have ${stats.mean.length} means but ${stats.std.length} standard deviations`);
       this.mean = Float64Array.from(stats.mean);
-      this.invStd = Float64Array.from(stats.std, (s) => (s >= MIN_STD ? 1 / s : 1));
+      this.invStd = Float64Array.from(stats.std, inverseStd);
       this.min = 0;
       this.scale = 1;
     } else {

@@ -22,7 +22,7 @@ import type { TF } from './backend';
 import type { ArchName, ModelType } from './metadata';
 import { seedSpec, type FeatureKind, type FeatureSpec } from '../features/spec';
 import { dctMatrix, melFilterbankDense } from '../features/filters';
-import { MIN_STD, type NormStats } from '../features/normalize';
+import { elementStats, inverseStd, type NormStats } from '../features/normalize';
 import { registerKwsLayers } from './layers';
 import { registerTrainingLayers } from './training-layers';
 import { defaultAugmentOptions, describeMasks, type AugmentOptions, type MaskOptions } from './augment';
@@ -466,10 +466,10 @@ function initRawFrontEnd(tf: TF, model: LayersModel, fe: ReturnType<typeof rawFr
 const STATS_BATCH = 64;
 
 /**
- * Set the raw model's log-mel normalisation to the mean and std of its front end's output over
- * `clips`, per frame and band, as the features' statistics (population std, float64 sums,
- * MIN_STD); returns each band's spread (its std averaged over frames) for the lifter, as
- * rowSpreads does for the spectrogram model.
+ * Set the raw model's log-mel normalisation to the statistics of its front end's output over
+ * `clips`, per frame and band, computed and applied as the features' (elementStats, inverseStd);
+ * returns each band's spread (its std averaged over frames) for the lifter, as rowSpreads does for
+ * the spectrogram model.
  */
 function setRawLogMelStats(tf: TF, model: LayersModel, prefix: string, clips: Float32Array): number[] {
   const len = model.inputs[0]?.shape[1] as number;
@@ -478,21 +478,16 @@ function setRawLogMelStats(tf: TF, model: LayersModel, prefix: string, clips: Fl
   const frontEnd = tf.model({ inputs: model.inputs, outputs: model.getLayer(`${prefix}log`).output as SymbolicTensor });
   const [frames, bands] = (frontEnd.outputs[0]?.shape.slice(1) ?? []) as [number, number];
   const size = frames * bands;
-  const sums = new Float64Array(size);
-  const squares = new Float64Array(size);
-  for (let start = 0; start < count; start += STATS_BATCH) {
-    const n = Math.min(STATS_BATCH, count - start);
-    const logMel = tf.tidy(() => (frontEnd.predict(tf.tensor3d(clips.subarray(start * len, (start + n) * len), [n, len, 1])) as Tensor).dataSync());
-    for (let i = 0; i < logMel.length; i++) {
-      const v = logMel[i] as number;
-      sums[i % size] += v;
-      squares[i % size] += v * v;
+  function* logMels(): Generator<Float32Array> {
+    for (let start = 0; start < count; start += STATS_BATCH) {
+      const n = Math.min(STATS_BATCH, count - start);
+      const batch = tf.tidy(() => (frontEnd.predict(tf.tensor3d(clips.subarray(start * len, (start + n) * len), [n, len, 1])) as Tensor).dataSync() as Float32Array);
+      for (let e = 0; e < n; e++) yield batch.subarray(e * size, (e + 1) * size);
     }
   }
-  const mean = Float32Array.from(sums, (v) => v / count);
-  const std = Float64Array.from(squares, (v, i) => Math.sqrt(Math.max(0, v / count - (sums[i] as number / count) ** 2)));
-  const scale = Float32Array.from(std, (v) => (v < MIN_STD ? 1 : 1 / v));
-  tf.tidy(() => model.getLayer(`${prefix}log_mel_norm`).setWeights([tf.tensor2d(mean, [frames, bands]), tf.tensor2d(scale, [frames, bands])]));
+  const { mean, std } = elementStats(logMels(), size);
+  const weights = [Float32Array.from(mean), Float32Array.from(std, inverseStd)];
+  tf.tidy(() => model.getLayer(`${prefix}log_mel_norm`).setWeights(weights.map((w) => tf.tensor2d(w, [frames, bands]))));
   return Array.from({ length: bands }, (_, b) => {
     let spread = 0;
     for (let f = 0; f < frames; f++) spread += std[f * bands + b] as number;
